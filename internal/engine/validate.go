@@ -1,0 +1,154 @@
+package engine
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"unicode/utf8"
+
+	"github.com/hippo-db/hippo/internal/store"
+)
+
+// CollectionSpec is what a client asks for when creating a collection.
+type CollectionSpec struct {
+	Dimension int
+	Metric    string
+	Index     store.IndexSpec
+}
+
+// normalize fills defaults and checks every field.
+func (s *CollectionSpec) normalize() error {
+	if s.Dimension < 1 || s.Dimension > MaxDimension {
+		return invalidf("dimension must be between 1 and %d, got %d", MaxDimension, s.Dimension)
+	}
+	switch s.Metric {
+	case "l2", "cosine", "dot":
+	case "":
+		return invalidf("metric is required: one of l2, cosine, dot")
+	default:
+		return invalidf("unknown metric %q: use l2, cosine or dot", s.Metric)
+	}
+	ix := &s.Index
+	switch ix.Type {
+	case "", "hnsw":
+		ix.Type = "hnsw"
+		if ix.M == 0 {
+			ix.M = DefaultM
+		}
+		if ix.EfConstruction == 0 {
+			ix.EfConstruction = DefaultEfConstruction
+		}
+		if ix.M < 2 || ix.M > MaxM {
+			return invalidf("index.m must be between 2 and %d, got %d", MaxM, ix.M)
+		}
+		if ix.EfConstruction < 1 || ix.EfConstruction > MaxEfConstruction {
+			return invalidf("index.ef_construction must be between 1 and %d, got %d", MaxEfConstruction, ix.EfConstruction)
+		}
+	case "flat":
+		if ix.M != 0 || ix.EfConstruction != 0 {
+			return invalidf("index.m and index.ef_construction apply to hnsw only")
+		}
+	case "ivfpq":
+		return invalidf("index type ivfpq is not available yet: use hnsw or flat")
+	default:
+		return invalidf("unknown index type %q: use hnsw or flat", ix.Type)
+	}
+	if ix.Ef == 0 {
+		ix.Ef = DefaultEf
+	}
+	if ix.Ef < 1 || ix.Ef > MaxEf {
+		return invalidf("index.ef must be between 1 and %d, got %d", MaxEf, ix.Ef)
+	}
+	return nil
+}
+
+// ValidName reports whether name is a valid collection name:
+// [A-Za-z0-9_-]{1,64}.
+func ValidName(name string) error {
+	if len(name) < 1 || len(name) > MaxNameBytes {
+		return invalidf("collection name must be 1 to %d characters, got %d", MaxNameBytes, len(name))
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return invalidf("collection name %q may contain only letters, digits, '_' and '-'", name)
+		}
+	}
+	return nil
+}
+
+// ValidID reports whether id is a valid record id: UTF-8, 1 to 256 bytes.
+func ValidID(id string) error {
+	if len(id) < 1 || len(id) > MaxIDBytes {
+		return invalidf("record id must be 1 to %d bytes, got %d", MaxIDBytes, len(id))
+	}
+	if !utf8.ValidString(id) {
+		return invalidf("record id must be valid UTF-8")
+	}
+	return nil
+}
+
+// RecordInput is a record to upsert, as decoded from a request. Validate it
+// with Engine.ValidateRecord before passing it to Upsert.
+type RecordInput struct {
+	ID       string
+	Vector   []float32
+	Text     string
+	Metadata json.RawMessage // a JSON object, or empty
+
+	// Set by validation.
+	validFor uint64         // collection id it was validated against
+	meta     map[string]any // parsed Metadata
+	compact  []byte         // compacted Metadata
+}
+
+// validate checks r against the collection's descriptor.
+func validateRecord(desc *store.Collection, r *RecordInput) error {
+	if err := ValidID(r.ID); err != nil {
+		return err
+	}
+	if len(r.Vector) != desc.Dimension {
+		if len(r.Vector) == 0 {
+			return invalidf("record %q: vector is required", r.ID)
+		}
+		return &Error{Kind: ErrInvalid,
+			Message: fmt.Sprintf("record %q: vector has %d dimensions, collection %q has %d", r.ID, len(r.Vector), desc.Name, desc.Dimension),
+			Details: map[string]any{"expected": desc.Dimension, "got": len(r.Vector)}}
+	}
+	var norm float64
+	for i, f := range r.Vector {
+		if math.IsNaN(float64(f)) || math.IsInf(float64(f), 0) {
+			return invalidf("record %q: vector[%d] is not a finite number", r.ID, i)
+		}
+		norm += float64(f) * float64(f)
+	}
+	if desc.Metric == "cosine" && norm == 0 {
+		return invalidf("record %q: a zero vector has no direction (metric cosine)", r.ID)
+	}
+	if len(r.Text) > MaxTextBytes {
+		return tooLargef("record %q: text is %d bytes, the limit is %d", r.ID, len(r.Text), MaxTextBytes)
+	}
+	if !utf8.ValidString(r.Text) {
+		return invalidf("record %q: text must be valid UTF-8", r.ID)
+	}
+	r.meta, r.compact = nil, nil
+	if m := bytes.TrimSpace(r.Metadata); len(m) > 0 && !bytes.Equal(m, []byte("null")) {
+		if len(m) > MaxMetadataBytes {
+			return tooLargef("record %q: metadata is %d bytes, the limit is %d", r.ID, len(m), MaxMetadataBytes)
+		}
+		if m[0] != '{' {
+			return invalidf("record %q: metadata must be a JSON object", r.ID)
+		}
+		var buf bytes.Buffer
+		if err := json.Compact(&buf, m); err != nil {
+			return invalidf("record %q: metadata is not valid JSON: %v", r.ID, err)
+		}
+		if err := json.Unmarshal(buf.Bytes(), &r.meta); err != nil {
+			return invalidf("record %q: metadata must be a JSON object: %v", r.ID, err)
+		}
+		r.compact = buf.Bytes()
+	}
+	r.validFor = desc.ID
+	return nil
+}

@@ -1,0 +1,219 @@
+// Package httpapi serves Hippo's HTTP API v1 (docs/api.md): routes, the JSON
+// error envelope, NDJSON streaming and request limits.
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+
+	"github.com/hippo-db/hippo/internal/engine"
+)
+
+// Byte limits on request bodies and lines. Record-level limits (dimension,
+// metadata, ids, batch size, k) live in engine.
+const (
+	MaxBodyBytes       = 64 << 20 // JSON bodies: a 1,000-record batch of wide vectors
+	MaxRecordBodyBytes = 4 << 20  // one record or one search
+	MaxLineBytes       = 4 << 20  // one NDJSON line
+	MaxBatchQueries    = 10000    // lines of one batch search
+	maxImportErrors    = 1000     // line errors reported by one import
+)
+
+// Class is the access a route needs: read, write or admin.
+type Class string
+
+// Access classes, from least to most.
+const (
+	ClassRead  Class = "read"
+	ClassWrite Class = "write"
+	ClassAdmin Class = "admin"
+)
+
+// Route is one entry of the route table: the single list of what the API
+// serves and which access class each route needs.
+type Route struct {
+	Method  string
+	Pattern string
+	Class   Class
+	handle  http.HandlerFunc
+}
+
+// Options configure the API.
+type Options struct {
+	Logger *slog.Logger
+}
+
+// API is the HTTP handler of Hippo's API. It is safe for concurrent use.
+type API struct {
+	engine *engine.Engine
+	log    *slog.Logger
+	mux    *http.ServeMux
+	routes []Route
+}
+
+// New returns the API over e.
+func New(e *engine.Engine, opts Options) *API {
+	a := &API{engine: e, log: opts.Logger, mux: http.NewServeMux()}
+	if a.log == nil {
+		a.log = slog.New(slog.DiscardHandler)
+	}
+	a.routes = []Route{
+		{"GET", "/healthz", ClassRead, a.healthz},
+		{"GET", "/readyz", ClassRead, a.readyz},
+		{"GET", "/v1/collections", ClassRead, a.listCollections},
+		{"PUT", "/v1/collections/{collection}", ClassWrite, a.createCollection},
+		{"GET", "/v1/collections/{collection}", ClassRead, a.getCollection},
+		{"DELETE", "/v1/collections/{collection}", ClassWrite, a.deleteCollection},
+		{"PUT", "/v1/collections/{collection}/records/{id}", ClassWrite, a.putRecord},
+		{"GET", "/v1/collections/{collection}/records/{id}", ClassRead, a.getRecord},
+		{"DELETE", "/v1/collections/{collection}/records/{id}", ClassWrite, a.deleteRecord},
+		{"POST", "/v1/collections/{collection}/records", ClassWrite, a.upsertRecords},
+		{"GET", "/v1/collections/{collection}/records", ClassRead, a.listRecords},
+		{"POST", "/v1/collections/{collection}/import", ClassWrite, a.importRecords},
+		{"GET", "/v1/collections/{collection}/export", ClassRead, a.exportRecords},
+		{"POST", "/v1/collections/{collection}/search", ClassRead, a.search},
+		{"POST", "/v1/collections/{collection}/search/batch", ClassRead, a.searchBatch},
+	}
+	for _, rt := range a.routes {
+		a.mux.HandleFunc(rt.Method+" "+rt.Pattern, rt.handle)
+	}
+	return a
+}
+
+// Routes returns the route table.
+func (a *API) Routes() []Route { return append([]Route(nil), a.routes...) }
+
+// ServeHTTP implements http.Handler. Requests no route matches get the JSON
+// error envelope (404, or 405 with Allow) instead of ServeMux's plain text.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h, pattern := a.mux.Handler(r)
+	if pattern == "" {
+		probe := &statusProbe{header: http.Header{}}
+		h.ServeHTTP(probe, r)
+		if allow := probe.header.Get("Allow"); allow != "" {
+			w.Header().Set("Allow", allow)
+		}
+		if probe.status == http.StatusMethodNotAllowed {
+			a.writeError(w, r, newError("method_not_allowed", fmt.Sprintf("%s is not allowed on %s", r.Method, r.URL.Path)))
+			return
+		}
+		a.writeError(w, r, newError("not_found", fmt.Sprintf("no route for %s %s", r.Method, r.URL.Path)))
+		return
+	}
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			a.log.Error("handler panic", "method", r.Method, "path", r.URL.Path, "panic", v)
+			a.writeError(w, r, newError("internal", "internal error"))
+		}
+	}()
+	a.mux.ServeHTTP(w, r)
+}
+
+// statusProbe captures what ServeMux's fallback handler would answer.
+type statusProbe struct {
+	header http.Header
+	status int
+}
+
+func (p *statusProbe) Header() http.Header         { return p.header }
+func (p *statusProbe) Write(b []byte) (int, error) { return len(b), nil }
+func (p *statusProbe) WriteHeader(status int)      { p.status = status }
+
+// checkContentType accepts JSON bodies sent as application/json, with no
+// type, or with curl's default form type; anything else is refused.
+func checkContentType(r *http.Request, allowed ...string) error {
+	ct := r.Header.Get("Content-Type")
+	if ct == "" {
+		return nil
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	if err == nil {
+		for _, a := range allowed {
+			if mt == a {
+				return nil
+			}
+		}
+	}
+	return &apiError{Status: http.StatusUnsupportedMediaType, Code: "unsupported_media_type",
+		Message: fmt.Sprintf("content type %q is not accepted here; send %s", ct, allowed[0])}
+}
+
+var jsonTypes = []string{"application/json", "application/x-www-form-urlencoded"}
+
+// decodeBody reads a JSON body of at most limit bytes into v, strictly:
+// unknown fields and trailing data are errors.
+func decodeBody(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
+	if err := checkContentType(r, jsonTypes...); err != nil {
+		return err
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return err
+		}
+		return newError("invalid_argument", "read body: "+err.Error())
+	}
+	return decodeStrict(body, v)
+}
+
+// decodeStrict decodes one JSON value, refusing unknown fields and trailing
+// data, with messages that say where the problem is.
+func decodeStrict(data []byte, v any) error {
+	if len(bytes.TrimSpace(data)) == 0 {
+		return newError("invalid_argument", "body is empty; send a JSON object")
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return newError("invalid_argument", "invalid JSON: "+describeJSONError(err))
+	}
+	if dec.More() {
+		return newError("invalid_argument", "invalid JSON: unexpected data after the object")
+	}
+	return nil
+}
+
+func describeJSONError(err error) string {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		return fmt.Sprintf("%v (at byte %d)", se, se.Offset)
+	case errors.As(err, &te):
+		if te.Field != "" {
+			return fmt.Sprintf("field %s: expected %s, got %s", te.Field, te.Type, te.Value)
+		}
+		return fmt.Sprintf("expected %s, got %s", te.Type, te.Value)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "unexpected end of input"
+	}
+	return err.Error()
+}
+
+func (a *API) healthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{"status": "ok"})
+}
+
+func (a *API) readyz(w http.ResponseWriter, r *http.Request) {
+	if err := a.engine.Ready(); err != nil {
+		ae := catalog(err)
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "unavailable", "error": ae})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"status":      "ready",
+		"seq":         a.engine.LastSeq(),
+		"collections": len(a.engine.Collections()),
+		"store":       map[string]any{"kind": "pebble", "state": "open"},
+	})
+}

@@ -1,0 +1,337 @@
+package httpapi
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/hippo-db/hippo/internal/engine"
+	"github.com/hippo-db/hippo/internal/store"
+)
+
+// wireRecordIn is a record as clients send it. The time and seq fields of an
+// exported record are accepted and ignored, so an export imports as it is.
+type wireRecordIn struct {
+	ID        *string         `json:"id"`
+	Vector    jsonVector      `json:"vector"`
+	VectorB64 *string         `json:"vector_b64"`
+	Text      string          `json:"text"`
+	Metadata  json.RawMessage `json:"metadata"`
+	CreatedAt json.RawMessage `json:"created_at"`
+	UpdatedAt json.RawMessage `json:"updated_at"`
+	Seq       json.RawMessage `json:"seq"`
+}
+
+// toInput converts to the engine's form. pathID, if not empty, is the id from
+// the URL, which a body id must match.
+func (in *wireRecordIn) toInput(pathID string) (engine.RecordInput, error) {
+	id := pathID
+	switch {
+	case in.ID != nil && pathID != "" && *in.ID != pathID:
+		return engine.RecordInput{}, newError("invalid_argument", fmt.Sprintf("body id %q differs from the id %q in the path", *in.ID, pathID))
+	case in.ID != nil:
+		id = *in.ID
+	case pathID == "":
+		return engine.RecordInput{}, newError("invalid_argument", "record has no id")
+	}
+	v, err := pickVector(in.Vector, in.VectorB64)
+	if err != nil {
+		return engine.RecordInput{}, newError("invalid_argument", fmt.Sprintf("record %q: %v", id, err))
+	}
+	return engine.RecordInput{ID: id, Vector: v, Text: in.Text, Metadata: in.Metadata}, nil
+}
+
+// wireRecordOut is a record as the API returns it.
+type wireRecordOut struct {
+	ID        string          `json:"id"`
+	Vector    jsonVector      `json:"vector"`
+	Text      string          `json:"text,omitempty"`
+	Metadata  json.RawMessage `json:"metadata,omitempty"`
+	CreatedAt time.Time       `json:"created_at"`
+	UpdatedAt time.Time       `json:"updated_at"`
+	Seq       uint64          `json:"seq"`
+}
+
+func toWireRecord(r *store.Record) *wireRecordOut {
+	return &wireRecordOut{ID: r.ID, Vector: r.Vector, Text: r.Text, Metadata: r.Metadata,
+		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, Seq: r.Seq}
+}
+
+func (a *API) putRecord(w http.ResponseWriter, r *http.Request) {
+	var body wireRecordIn
+	if err := decodeBody(w, r, MaxRecordBodyBytes, &body); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	id := r.PathValue("id")
+	if err := engine.ValidID(id); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	in, err := body.toInput(id)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	seq, err := a.engine.Upsert(r.Context(), r.PathValue("collection"), []engine.RecordInput{in})
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"id": id, "seq": seq})
+}
+
+func (a *API) getRecord(w http.ResponseWriter, r *http.Request) {
+	rec, err := a.engine.Get(r.PathValue("collection"), r.PathValue("id"))
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, toWireRecord(rec))
+}
+
+func (a *API) deleteRecord(w http.ResponseWriter, r *http.Request) {
+	seq, err := a.engine.Delete(r.Context(), r.PathValue("collection"), r.PathValue("id"))
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"seq": seq})
+}
+
+func (a *API) upsertRecords(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Records []wireRecordIn `json:"records"`
+	}
+	if err := decodeBody(w, r, MaxBodyBytes, &body); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	if len(body.Records) > engine.MaxBatchRecords {
+		a.writeError(w, r, newError("payload_too_large",
+			fmt.Sprintf("a batch holds at most %d records, got %d; use /import for more", engine.MaxBatchRecords, len(body.Records))))
+		return
+	}
+	inputs := make([]engine.RecordInput, len(body.Records))
+	for i := range body.Records {
+		in, err := body.Records[i].toInput("")
+		if err != nil {
+			a.writeError(w, r, withIndex(err, i))
+			return
+		}
+		inputs[i] = in
+	}
+	seq, err := a.engine.Upsert(r.Context(), r.PathValue("collection"), inputs)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"upserted": len(inputs), "seq": seq})
+}
+
+// withIndex adds the position of the failing record to an error.
+func withIndex(err error, i int) error {
+	ae := catalog(err)
+	out := *ae
+	out.Message = fmt.Sprintf("records[%d]: %s", i, ae.Message)
+	out.Details = map[string]any{"index": i}
+	for k, v := range ae.Details {
+		out.Details[k] = v
+	}
+	return &out
+}
+
+func (a *API) listRecords(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	limit := 100
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			a.writeError(w, r, newError("invalid_argument", fmt.Sprintf("limit %q is not a number", s)))
+			return
+		}
+		limit = n
+	}
+	after := ""
+	if c := q.Get("cursor"); c != "" {
+		raw, err := base64.RawURLEncoding.DecodeString(c)
+		if err != nil || len(raw) == 0 || len(raw) > engine.MaxIDBytes {
+			a.writeError(w, r, newError("invalid_argument", "cursor is not one this server issued"))
+			return
+		}
+		after = string(raw)
+	}
+	recs, next, err := a.engine.List(r.PathValue("collection"), after, limit)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	out := make([]*wireRecordOut, len(recs))
+	for i, rec := range recs {
+		out[i] = toWireRecord(rec)
+	}
+	var cursor *string
+	if next != "" {
+		c := base64.RawURLEncoding.EncodeToString([]byte(next))
+		cursor = &c
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"records": out, "next_cursor": cursor})
+}
+
+func (a *API) exportRecords(w http.ResponseWriter, r *http.Request) {
+	records, err := a.engine.Export(r.PathValue("collection"))
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.WriteHeader(http.StatusOK)
+	bw := bufio.NewWriterSize(w, 256<<10)
+	for rec, err := range records {
+		if err != nil {
+			// Headers are gone; end the stream with an error line the client
+			// can recognise, and abort so the body is not mistaken as whole.
+			a.log.Error("export", "collection", r.PathValue("collection"), "err", err)
+			line, _ := json.Marshal(map[string]any{"error": catalog(err)})
+			bw.Write(append(line, '\n'))
+			bw.Flush()
+			panic(http.ErrAbortHandler)
+		}
+		line, err := json.Marshal(toWireRecord(rec))
+		if err != nil {
+			panic(http.ErrAbortHandler)
+		}
+		if _, err := bw.Write(append(line, '\n')); err != nil {
+			return // the client went away
+		}
+	}
+	bw.Flush()
+}
+
+// importChunkRecords bounds the records committed together by an import.
+const importChunkRecords = engine.MaxBatchRecords
+
+type importLineError struct {
+	Line    int    `json:"line"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+func (a *API) importRecords(w http.ResponseWriter, r *http.Request) {
+	collection := r.PathValue("collection")
+	if err := checkContentType(r, "application/x-ndjson", "application/ndjson", "application/jsonl"); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	abort := false
+	switch mode := r.URL.Query().Get("on_error"); mode {
+	case "", "skip":
+	case "abort":
+		abort = true
+	default:
+		a.writeError(w, r, newError("invalid_argument", fmt.Sprintf("on_error must be skip or abort, got %q", mode)))
+		return
+	}
+	if _, err := a.engine.Collection(collection); err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	var (
+		imported, failed int
+		lineErrors       = []importLineError{}
+		truncated        bool
+		aborted          bool
+		seq              uint64
+		chunk            []engine.RecordInput
+	)
+	fail := func(line int, err error) {
+		failed++
+		if len(lineErrors) == maxImportErrors {
+			truncated = true
+			return
+		}
+		ae := catalog(err)
+		lineErrors = append(lineErrors, importLineError{Line: line, Code: ae.Code, Message: ae.Message})
+	}
+	flush := func() error {
+		if len(chunk) == 0 {
+			return nil
+		}
+		s, err := a.engine.Upsert(r.Context(), collection, chunk)
+		if err != nil {
+			return err
+		}
+		imported += len(chunk)
+		seq = s
+		chunk = chunk[:0]
+		return nil
+	}
+	lines := newLineReader(r.Body, MaxLineBytes)
+	for !aborted {
+		line, n, err := lines.next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil && !errors.Is(err, errLineTooLong) {
+			// The body broke off (client gone, or a MaxBytes limit): keep
+			// what was committed, report the failure.
+			if ferr := flush(); ferr != nil {
+				err = ferr
+			}
+			a.writeError(w, r, fmt.Errorf("%w after %d records were imported: %v", engine.ErrInvalid, imported, err))
+			return
+		}
+		var in engine.RecordInput
+		if err == nil {
+			if len(bytes.TrimSpace(line)) == 0 {
+				continue
+			}
+			in, err = decodeRecordLine(line)
+		}
+		if err == nil {
+			err = a.engine.ValidateRecord(collection, &in)
+		}
+		if err != nil {
+			if errors.Is(err, errLineTooLong) {
+				err = newError("payload_too_large", err.Error())
+			}
+			fail(n, err)
+			aborted = abort
+			continue
+		}
+		chunk = append(chunk, in)
+		if len(chunk) == importChunkRecords {
+			if err := flush(); err != nil {
+				a.writeError(w, r, fmt.Errorf("after %d records were imported: %w", imported, err))
+				return
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		a.writeError(w, r, fmt.Errorf("after %d records were imported: %w", imported, err))
+		return
+	}
+	if seq == 0 {
+		seq = a.engine.LastSeq()
+	}
+	out := map[string]any{"imported": imported, "failed": failed, "errors": lineErrors, "aborted": aborted, "seq": seq}
+	if truncated {
+		out["errors_truncated"] = true
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func decodeRecordLine(line []byte) (engine.RecordInput, error) {
+	var body wireRecordIn
+	if err := decodeStrict(line, &body); err != nil {
+		return engine.RecordInput{}, err
+	}
+	return body.toInput("")
+}

@@ -1,0 +1,256 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"iter"
+	"sync"
+
+	"github.com/cockroachdb/pebble/v2"
+)
+
+// Pebble is the embedded Store: one Pebble database in one directory. Every
+// Commit is one Pebble batch written with fsync; the engine's committer groups
+// concurrent writers into one Commit, so they share the fsync.
+type Pebble struct {
+	db *pebble.DB
+
+	mu struct {
+		sync.Mutex
+		lastCollectionID uint64 // high-water mark handed out by NextCollectionID
+	}
+}
+
+// quietLogger drops Pebble's informational chatter; errors and fatal messages
+// still reach the process log.
+type quietLogger struct{}
+
+func (quietLogger) Infof(string, ...any) {}
+func (quietLogger) Errorf(format string, args ...any) {
+	pebble.DefaultLogger.Errorf(format, args...)
+}
+func (quietLogger) Fatalf(format string, args ...any) {
+	pebble.DefaultLogger.Fatalf(format, args...)
+}
+
+// OpenPebble opens (creating if needed) the embedded store in dir.
+func OpenPebble(dir string) (*Pebble, error) {
+	opts := &pebble.Options{
+		Logger: quietLogger{},
+		// Large batches of 784-dimension vectors are common; a bigger memtable
+		// keeps imports from stalling on flushes.
+		MemTableSize: 64 << 20,
+	}
+	db, err := pebble.Open(dir, opts)
+	if err != nil {
+		return nil, fmt.Errorf("open pebble: %w", err)
+	}
+	s := &Pebble{db: db}
+	last, err := s.getUint64(keyLastCollectionID)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	s.mu.lastCollectionID = last
+	return s, nil
+}
+
+func (s *Pebble) getUint64(key []byte) (uint64, error) {
+	v, closer, err := s.db.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read %q: %w", key, err)
+	}
+	defer closer.Close()
+	if len(v) != 8 {
+		return 0, fmt.Errorf("%w: %q has %d bytes", ErrCorrupt, key, len(v))
+	}
+	return binary.BigEndian.Uint64(v), nil
+}
+
+// Commit implements Store.
+func (s *Pebble) Commit(events []Event) error {
+	if len(events) == 0 {
+		return nil
+	}
+	b := s.db.NewBatch()
+	defer b.Close()
+	var buf []byte
+	var err error
+	var maxCollectionID uint64
+	for i := range events {
+		e := &events[i]
+		switch e.Op {
+		case OpCollectionCreated:
+			desc, err := json.Marshal(&e.Collection)
+			if err != nil {
+				return fmt.Errorf("encode collection: %w", err)
+			}
+			b.Set(collectionKey(e.Collection.ID), desc, nil)
+			maxCollectionID = max(maxCollectionID, e.Collection.ID)
+		case OpCollectionDeleted:
+			b.Delete(collectionKey(e.Collection.ID), nil)
+			b.DeleteRange(recordPrefix(e.Collection.ID), recordPrefix(e.Collection.ID+1), nil)
+		case OpRecordUpserted:
+			buf = appendRecord(buf[:0], e.Record)
+			b.Set(recordKey(e.Collection.ID, e.RecordID), buf, nil)
+		case OpRecordDeleted:
+			b.Delete(recordKey(e.Collection.ID, e.RecordID), nil)
+		default:
+			return fmt.Errorf("commit: unknown op %d", e.Op)
+		}
+		buf, err = appendEvent(buf[:0], e)
+		if err != nil {
+			return err
+		}
+		b.Set(eventKey(e.Seq), buf, nil)
+	}
+	b.Set(keyLastSeq, binary.BigEndian.AppendUint64(nil, events[len(events)-1].Seq), nil)
+	if maxCollectionID > 0 {
+		b.Set(keyLastCollectionID, binary.BigEndian.AppendUint64(nil, maxCollectionID), nil)
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// LastSeq implements Store.
+func (s *Pebble) LastSeq() (uint64, error) { return s.getUint64(keyLastSeq) }
+
+// NextCollectionID implements Store.
+func (s *Pebble) NextCollectionID() (uint64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.mu.lastCollectionID++
+	return s.mu.lastCollectionID, nil
+}
+
+// Collections implements Store.
+func (s *Pebble) Collections() ([]Collection, error) {
+	it, err := s.db.NewIter(&pebble.IterOptions{
+		LowerBound: []byte{prefixCollection},
+		UpperBound: []byte{prefixCollection + 1},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list collections: %w", err)
+	}
+	defer it.Close()
+	var out []Collection
+	for it.First(); it.Valid(); it.Next() {
+		var c Collection
+		if err := json.Unmarshal(it.Value(), &c); err != nil {
+			return nil, fmt.Errorf("%w: collection %x: %v", ErrCorrupt, it.Key(), err)
+		}
+		out = append(out, c)
+	}
+	return out, it.Error()
+}
+
+// Get implements Store.
+func (s *Pebble) Get(collectionID uint64, id string) (*Record, error) {
+	v, closer, err := s.db.Get(recordKey(collectionID, id))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get record: %w", err)
+	}
+	defer closer.Close()
+	d := &decoder{b: v}
+	r := decodeRecord(d, id)
+	if d.err != nil {
+		return nil, fmt.Errorf("record %q: %w", id, d.err)
+	}
+	return r, nil
+}
+
+// Snapshot implements Store.
+func (s *Pebble) Snapshot() (Snapshot, error) {
+	return &pebbleSnapshot{snap: s.db.NewSnapshot()}, nil
+}
+
+// Events implements Store.
+func (s *Pebble) Events(from uint64) iter.Seq2[*Event, error] {
+	return func(yield func(*Event, error) bool) {
+		it, err := s.db.NewIter(&pebble.IterOptions{
+			LowerBound: eventKey(from),
+			UpperBound: []byte{prefixEvent + 1},
+		})
+		if err != nil {
+			yield(nil, fmt.Errorf("read events: %w", err))
+			return
+		}
+		defer it.Close()
+		for it.First(); it.Valid(); it.Next() {
+			k := it.Key()
+			if len(k) != 9 {
+				yield(nil, fmt.Errorf("%w: event key %x", ErrCorrupt, k))
+				return
+			}
+			e, err := decodeEvent(binary.BigEndian.Uint64(k[1:]), it.Value())
+			if !yield(e, err) || err != nil {
+				return
+			}
+		}
+		if err := it.Error(); err != nil {
+			yield(nil, fmt.Errorf("read events: %w", err))
+		}
+	}
+}
+
+// Close implements Store.
+func (s *Pebble) Close() error {
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("close pebble: %w", err)
+	}
+	return nil
+}
+
+type pebbleSnapshot struct{ snap *pebble.Snapshot }
+
+func (p *pebbleSnapshot) Records(collectionID uint64, after string) iter.Seq2[*Record, error] {
+	return func(yield func(*Record, error) bool) {
+		prefix := recordPrefix(collectionID)
+		lower := prefix
+		if after != "" {
+			// The smallest key strictly greater than after's key.
+			lower = append(recordKey(collectionID, after), 0)
+		}
+		it, err := p.snap.NewIter(&pebble.IterOptions{
+			LowerBound: lower,
+			UpperBound: recordPrefix(collectionID + 1),
+		})
+		if err != nil {
+			yield(nil, fmt.Errorf("read records: %w", err))
+			return
+		}
+		defer it.Close()
+		for it.First(); it.Valid(); it.Next() {
+			k := it.Key()
+			if !bytes.HasPrefix(k, prefix) {
+				break
+			}
+			id := string(k[len(prefix):])
+			d := &decoder{b: it.Value()}
+			r := decodeRecord(d, id)
+			if d.err != nil {
+				yield(nil, fmt.Errorf("record %q: %w", id, d.err))
+				return
+			}
+			if !yield(r, nil) {
+				return
+			}
+		}
+		if err := it.Error(); err != nil {
+			yield(nil, fmt.Errorf("read records: %w", err))
+		}
+	}
+}
+
+func (p *pebbleSnapshot) Close() error { return p.snap.Close() }

@@ -213,13 +213,13 @@ type Info struct {
 
 // Stats describes the state of a collection's index.
 type Stats struct {
-	Nodes        int   `json:"nodes"`         // versions in the index, including tombstones
-	DeletedNodes int   `json:"deleted_nodes"` // tombstones kept for graph navigation
-	Indexed      int   `json:"indexed"`       // nodes linked into the graph
-	Pending      int   `json:"pending"`       // nodes waiting to be linked (searched exactly)
-	MemoryBytes  int64 `json:"memory_bytes"`  // approximate memory of vectors and graph
-	AppliedSeq   uint64 `json:"applied_seq"`  // last change applied to this collection
-	SnapshotSeq  uint64 `json:"snapshot_seq"` // seq covered by the last index snapshot
+	Nodes        int    `json:"nodes"`         // versions in the index, including tombstones
+	DeletedNodes int    `json:"deleted_nodes"` // tombstones kept for graph navigation
+	Indexed      int    `json:"indexed"`       // nodes linked into the graph
+	Pending      int    `json:"pending"`       // nodes waiting to be linked (searched exactly)
+	MemoryBytes  int64  `json:"memory_bytes"`  // approximate memory of vectors and graph
+	AppliedSeq   uint64 `json:"applied_seq"`   // last change applied to this collection
+	SnapshotSeq  uint64 `json:"snapshot_seq"`  // seq covered by the last index snapshot
 }
 
 func (c *Collection) info() Info {

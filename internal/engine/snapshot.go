@@ -257,4 +257,3 @@ func readBytes(r *bytes.Reader) ([]byte, error) {
 	_, err = io.ReadFull(r, b)
 	return b, err
 }
-

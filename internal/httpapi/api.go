@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"net/url"
 
 	"github.com/hippo-db/hippo/internal/engine"
 )
@@ -181,6 +182,16 @@ func decodeStrict(data []byte, v any) error {
 		return newError("invalid_argument", "invalid JSON: unexpected data after the object")
 	}
 	return nil
+}
+
+// queryParams parses the query string, refusing a malformed one rather than
+// silently dropping parameters.
+func queryParams(r *http.Request) (url.Values, error) {
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return nil, newError("invalid_argument", "malformed query string: "+err.Error())
+	}
+	return q, nil
 }
 
 func describeJSONError(err error) string {

@@ -41,6 +41,9 @@ func (in *wireRecordIn) toInput(pathID string) (engine.RecordInput, error) {
 	case pathID == "":
 		return engine.RecordInput{}, newError("invalid_argument", "record has no id")
 	}
+	if err := engine.ValidID(id); err != nil {
+		return engine.RecordInput{}, err
+	}
 	v, err := pickVector(in.Vector, in.VectorB64)
 	if err != nil {
 		return engine.RecordInput{}, newError("invalid_argument", fmt.Sprintf("record %q: %v", id, err))
@@ -149,7 +152,11 @@ func withIndex(err error, i int) error {
 }
 
 func (a *API) listRecords(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
+	q, err := queryParams(r)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
 	limit := 100
 	if s := q.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
@@ -230,8 +237,13 @@ func (a *API) importRecords(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
+	q, err := queryParams(r)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
 	abort := false
-	switch mode := r.URL.Query().Get("on_error"); mode {
+	switch mode := q.Get("on_error"); mode {
 	case "", "skip":
 	case "abort":
 		abort = true

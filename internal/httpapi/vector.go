@@ -26,10 +26,10 @@ func (v *jsonVector) UnmarshalJSON(b []byte) error {
 	if len(b) < 2 || b[0] != '[' || b[len(b)-1] != ']' {
 		return fmt.Errorf("vector must be an array of numbers")
 	}
-	b = b[1 : len(b)-1]
+	b = bytes.TrimSpace(b[1 : len(b)-1])
 	// Count commas first so the slice is allocated once.
 	n := bytes.Count(b, []byte{','}) + 1
-	if len(bytes.TrimSpace(b)) == 0 {
+	if len(b) == 0 {
 		n = 0
 	}
 	if n > engine.MaxDimension {

@@ -1,0 +1,93 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"testing"
+
+	"github.com/hippo-db/hippo/internal/engine"
+)
+
+// FuzzLineReader checks the NDJSON splitter against a plain split.
+func FuzzLineReader(f *testing.F) {
+	f.Add([]byte("a\nb\r\n\nlast"), 4)
+	f.Add([]byte("toolong\nok\n"), 3)
+	f.Add([]byte(""), 1)
+	f.Fuzz(func(t *testing.T, data []byte, max int) {
+		if max < 1 || max > 1<<16 {
+			return
+		}
+		var want [][]byte
+		if len(data) > 0 {
+			want = bytes.Split(bytes.TrimSuffix(data, []byte("\n")), []byte("\n"))
+		}
+		lr := newLineReader(bytes.NewReader(data), max)
+		for i := 0; ; i++ {
+			line, n, err := lr.next()
+			if err == io.EOF {
+				if i != len(want) {
+					t.Fatalf("%d lines, want %d", i, len(want))
+				}
+				return
+			}
+			if i >= len(want) || n != i+1 {
+				t.Fatalf("line %d (n=%d) beyond %d", i, n, len(want))
+			}
+			w := bytes.TrimSuffix(want[i], []byte("\r"))
+			if errors.Is(err, errLineTooLong) {
+				if len(w) <= max {
+					t.Fatalf("line %d of %d bytes called too long (max %d)", i, len(w), max)
+				}
+				continue
+			}
+			if err != nil || !bytes.Equal(line, w) {
+				t.Fatalf("line %d = %q, %v; want %q", i, line, err, w)
+			}
+		}
+	})
+}
+
+// FuzzJSONVector checks the fast vector parser against encoding/json.
+func FuzzJSONVector(f *testing.F) {
+	for _, s := range []string{`[1,2.5,-3e-2]`, `[]`, `null`, `[1,]`, `[ 1 , 2 ]`, `[+1]`, `[.5]`, `[1e40]`, `["1"]`, `[0x10]`, `[Infinity]`, `[NaN]`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var fast jsonVector
+		errFast := json.Unmarshal(data, &fast)
+		var slow []float32
+		errSlow := json.Unmarshal(data, &slow)
+		if errSlow == nil && errFast != nil {
+			// The fast path may refuse what overflows float32; the standard
+			// decoder refuses that too, so any other refusal is a bug.
+			t.Fatalf("%q: fast parser refused valid input: %v", data, errFast)
+		}
+		if errFast == nil && errSlow != nil {
+			t.Fatalf("%q: fast parser accepted invalid input: %v", data, errSlow)
+		}
+		if errFast == nil && len(fast) != len(slow) {
+			t.Fatalf("%q: %v vs %v", data, fast, slow)
+		}
+		for i := range fast {
+			if fast[i] != slow[i] {
+				t.Fatalf("%q: element %d %v vs %v", data, i, fast[i], slow[i])
+			}
+		}
+	})
+}
+
+// FuzzRecordLine feeds arbitrary lines to the import decoder: it never
+// panics, and what it accepts has a valid id.
+func FuzzRecordLine(f *testing.F) {
+	f.Add([]byte(`{"id":"a","vector":[1,2],"metadata":{"k":"v"}}`))
+	f.Add([]byte(`{"id":"a","vector_b64":"AACAPw=="}`))
+	f.Add([]byte(`{"id":1}`))
+	f.Fuzz(func(t *testing.T, line []byte) {
+		in, err := decodeRecordLine(line)
+		if err == nil && engine.ValidID(in.ID) != nil {
+			t.Fatalf("%q: accepted with invalid id %q", line, in.ID)
+		}
+	})
+}

@@ -56,6 +56,9 @@ func (s *wireSearch) query() (*engine.Query, include, error) {
 		if q.Filter, err = filter.Parse(s.Filter); err != nil {
 			return nil, include{}, err
 		}
+		if q.Filter.MatchesAll() {
+			q.Filter = nil
+		}
 	}
 	inc := include{metadata: true}
 	if s.Include != nil {

@@ -1,0 +1,89 @@
+package client
+
+import (
+	"encoding/json"
+	"math"
+	"slices"
+	"testing"
+)
+
+func TestVectorB64(t *testing.T) {
+	f := func(v []float32, want string) {
+		t.Helper()
+		got := encodeVector(v)
+		if got != want {
+			t.Errorf("encodeVector(%v) = %q, want %q", v, got, want)
+		}
+		back, err := decodeVector(got)
+		if err != nil || len(back) != len(v) {
+			t.Fatalf("decodeVector(%q) = %v, %v", got, back, err)
+		}
+		for i := range v {
+			if math.Float32bits(back[i]) != math.Float32bits(v[i]) {
+				t.Errorf("element %d: %v became %v", i, v[i], back[i])
+			}
+		}
+	}
+	f(nil, "")
+	f([]float32{1}, "AACAPw==") // 0x3f800000, little-endian
+	f([]float32{1, 2}, "AACAPwAAAEA=")
+	f([]float32{float32(math.Copysign(0, -1)), float32(math.Inf(-1)), float32(math.NaN()), math.SmallestNonzeroFloat32, math.MaxFloat32},
+		"AAAAgAAAgP8AAMB/AQAAAP//f38=")
+
+	for _, bad := range []string{"AACAPw", "AACA", "!!!!", "AACAPwA="} {
+		if v, err := decodeVector(bad); err == nil {
+			t.Errorf("decodeVector(%q) = %v, want an error", bad, v)
+		}
+	}
+}
+
+func FuzzVectorB64(f *testing.F) {
+	f.Add([]byte{0, 0, 128, 63})
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		raw = raw[:len(raw)/4*4]
+		v := make([]float32, len(raw)/4)
+		for i := range v {
+			v[i] = math.Float32frombits(uint32(raw[4*i]) | uint32(raw[4*i+1])<<8 | uint32(raw[4*i+2])<<16 | uint32(raw[4*i+3])<<24)
+		}
+		back, err := decodeVector(encodeVector(v))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.EqualFunc(v, back, func(a, b float32) bool { return math.Float32bits(a) == math.Float32bits(b) }) {
+			t.Fatalf("%v became %v", v, back)
+		}
+	})
+}
+
+func TestRecordJSON(t *testing.T) {
+	f := func(in string, want []float32) {
+		t.Helper()
+		var r Record
+		r.Metadata = map[string]any{"stale": true} // decoding replaces, not merges
+		if err := json.Unmarshal([]byte(in), &r); err != nil {
+			t.Fatalf("Unmarshal(%s): %v", in, err)
+		}
+		if r.ID != "a" || !slices.Equal(r.Vector, want) || r.Metadata["stale"] != nil {
+			t.Errorf("Unmarshal(%s) = %+v", in, r)
+		}
+		var sr SearchResult
+		if err := json.Unmarshal([]byte(in), &sr); err != nil || sr.ID != "a" || !slices.Equal(sr.Vector, want) {
+			t.Errorf("SearchResult: Unmarshal(%s) = %+v, %v", in, sr, err)
+		}
+	}
+	f(`{"id":"a","vector":[1,2]}`, []float32{1, 2})
+	f(`{"id":"a","vector_b64":"AACAPwAAAEA="}`, []float32{1, 2})
+	f(`{"id":"a"}`, nil)
+
+	var r Record
+	if err := json.Unmarshal([]byte(`{"id":"a","vector_b64":"AACA"}`), &r); err == nil {
+		t.Error("a bad vector_b64: no error")
+	}
+
+	// Records encode with plain arrays and without unset fields.
+	out, err := json.Marshal(Record{ID: "a", Vector: []float32{1, 2}})
+	if err != nil || string(out) != `{"id":"a","vector":[1,2]}` {
+		t.Errorf("Marshal = %s, %v", out, err)
+	}
+}

@@ -41,3 +41,4 @@ fuzz: ## each fuzz target for 30 s
 	$(GO) test -run '^$$' -fuzz FuzzJSONVector -fuzztime 30s ./internal/httpapi/
 	$(GO) test -run '^$$' -fuzz FuzzRecordLine -fuzztime 30s ./internal/httpapi/
 	$(GO) test -run '^$$' -fuzz FuzzRead -fuzztime 30s ./internal/index/hnsw/
+	$(GO) test -run '^$$' -fuzz FuzzDecodeEvent -fuzztime 30s ./internal/store/

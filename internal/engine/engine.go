@@ -76,7 +76,7 @@ func Open(opts Options) (*Engine, error) {
 			return nil, fmt.Errorf("open engine: %w", err)
 		}
 	}
-	st, err := store.OpenPebble(filepath.Join(opts.Dir, "store"))
+	st, err := store.OpenPebble(filepath.Join(opts.Dir, "store"), nil)
 	if err != nil {
 		return nil, err
 	}

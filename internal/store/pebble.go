@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
 // Pebble is the embedded Store: one Pebble database in one directory. Every
@@ -36,9 +37,12 @@ func (quietLogger) Fatalf(format string, args ...any) {
 	pebble.DefaultLogger.Fatalf(format, args...)
 }
 
-// OpenPebble opens (creating if needed) the embedded store in dir.
-func OpenPebble(dir string) (*Pebble, error) {
+// OpenPebble opens (creating if needed) the embedded store in dir. fs is the
+// filesystem to use; nil means the operating system's (tests pass an
+// in-memory one).
+func OpenPebble(dir string, fs vfs.FS) (*Pebble, error) {
 	opts := &pebble.Options{
+		FS:     fs,
 		Logger: quietLogger{},
 		// Large batches of 784-dimension vectors are common; a bigger memtable
 		// keeps imports from stalling on flushes.

@@ -1,0 +1,331 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/hippo-db/hippo/client"
+	"github.com/hippo-db/hippo/internal/dataset"
+)
+
+// Options configure Run.
+type Options struct {
+	Binary  string // the hippo binary to start
+	Dir     string // data directory for the server; removed by the caller
+	Efs     []int  // ef values to sweep
+	Clients []int  // concurrent clients per sweep
+	Repeats int    // passes per figure; the median is reported
+	K       int
+	Queries int // queries per pass (≤ test rows)
+	Gets    int // get-by-id requests per pass
+}
+
+// Report holds what Run measured. Durations are medians of Repeats.
+type Report struct {
+	Vectors, Dim int
+	ImportAll    time.Duration // NDJSON import of every vector, acknowledged
+	IndexedAll   time.Duration // from the import's start until the graph held every vector
+	RSSPerVector float64
+	Sweep        []SweepPoint
+	GetP50       time.Duration
+	GetP99       time.Duration
+	GetQPS1      float64
+	Import1k     time.Duration // one /import of 1,000 records, acknowledged (durable, searchable)
+	Import1kIdx  time.Duration // … until linked into the graph
+	Shutdown     time.Duration // SIGTERM to exit, snapshots included
+	Restart      time.Duration // start to /readyz after a clean stop
+	RestartKill  time.Duration // start to /readyz after SIGKILL (log replay)
+	KillIndexed  time.Duration // … until every node was linked again
+}
+
+// SweepPoint is one ef and client count.
+type SweepPoint struct {
+	Ef, Clients int
+	Recall      float64
+	QPS         float64
+	P50, P99    time.Duration
+}
+
+func say(w io.Writer, format string, args ...any) {
+	if w != nil {
+		fmt.Fprintf(w, format+"\n", args...)
+	}
+}
+
+// Run measures the served database on train/test with the given ground truth.
+func Run(train, test *dataset.Matrix, truth [][]int32, opt Options, progress io.Writer) (*Report, error) {
+	ctx := context.Background()
+	rep := &Report{Vectors: train.Rows, Dim: train.Dim}
+	srv := newServer(opt.Binary, opt.Dir)
+	if _, err := srv.start(); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if srv.cmd.ProcessState == nil {
+			srv.kill()
+		}
+	}()
+	c, err := srv.client()
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	const coll = "fashion"
+	if _, _, err := c.CreateCollection(ctx, coll, client.CollectionSpec{Dimension: train.Dim, Metric: client.MetricL2,
+		Index: client.IndexSpec{Type: client.IndexHNSW, M: 16, EfConstruction: 200}}); err != nil {
+		return nil, err
+	}
+
+	// Import everything, then wait for the graph.
+	began := time.Now()
+	res, err := c.ImportRecords(ctx, coll, rows(train, 0, train.Rows, ""), nil)
+	if err != nil {
+		return nil, err
+	}
+	if res.Imported != train.Rows {
+		return nil, fmt.Errorf("imported %d of %d: %+v", res.Imported, train.Rows, res.Errors)
+	}
+	rep.ImportAll = time.Since(began)
+	if err := waitIndexed(ctx, c, coll); err != nil {
+		return nil, err
+	}
+	rep.IndexedAll = time.Since(began)
+	rep.RSSPerVector = float64(srv.rssBytes()) / float64(train.Rows)
+	say(progress, "import %d: %v acknowledged, %v indexed, RSS %.0f B/vector", train.Rows, rep.ImportAll, rep.IndexedAll, rep.RSSPerVector)
+
+	// Search sweeps.
+	queries := min(opt.Queries, test.Rows)
+	for _, clients := range opt.Clients {
+		conns := make([]*client.Client, clients)
+		for i := range conns {
+			if conns[i], err = srv.client(); err != nil {
+				return nil, err
+			}
+			defer conns[i].Close()
+		}
+		for _, ef := range opt.Efs {
+			var passes []SweepPoint
+			for range opt.Repeats {
+				p, err := sweep(ctx, conns, coll, test, truth, queries, opt.K, ef)
+				if err != nil {
+					return nil, err
+				}
+				passes = append(passes, p)
+			}
+			p := medianQPS(passes)
+			rep.Sweep = append(rep.Sweep, p)
+			say(progress, "search clients=%d ef=%d: recall %.4f, %.0f QPS, p50 %v, p99 %v", clients, ef, p.Recall, p.QPS, p.P50, p.P99)
+		}
+	}
+
+	// Get by id, one client.
+	var p50s, p99s []time.Duration
+	var qpss []float64
+	for range opt.Repeats {
+		lat, took, err := gets(ctx, c, coll, train.Rows, opt.Gets)
+		if err != nil {
+			return nil, err
+		}
+		p50s = append(p50s, percentile(lat, 50))
+		p99s = append(p99s, percentile(lat, 99))
+		qpss = append(qpss, float64(len(lat))/took.Seconds())
+	}
+	rep.GetP50, rep.GetP99, rep.GetQPS1 = median(p50s), median(p99s), medianF(qpss)
+	say(progress, "get: p50 %v, p99 %v, %.0f/s", rep.GetP50, rep.GetP99, rep.GetQPS1)
+
+	// 1,000-record imports into fresh collections.
+	var acks, idx []time.Duration
+	for i := range max(opt.Repeats, 5) {
+		name := fmt.Sprintf("import%d", i)
+		if _, _, err := c.CreateCollection(ctx, name, client.CollectionSpec{Dimension: train.Dim, Metric: client.MetricL2}); err != nil {
+			return nil, err
+		}
+		from := (i * 1000) % (train.Rows - 1000)
+		began := time.Now()
+		res, err := c.ImportRecords(ctx, name, rows(train, from, from+1000, ""), nil)
+		if err != nil || res.Imported != 1000 {
+			return nil, fmt.Errorf("import 1k: %+v %v", res, err)
+		}
+		acks = append(acks, time.Since(began))
+		if err := waitIndexed(ctx, c, name); err != nil {
+			return nil, err
+		}
+		idx = append(idx, time.Since(began))
+		if _, err := c.DeleteCollection(ctx, name); err != nil {
+			return nil, err
+		}
+	}
+	rep.Import1k, rep.Import1kIdx = median(acks), median(idx)
+	say(progress, "import 1,000: %v acknowledged, %v indexed (median of %d)", rep.Import1k, rep.Import1kIdx, len(acks))
+
+	// Restarts: clean (snapshot) and after SIGKILL (replay of the log since).
+	var downs, ups []time.Duration
+	for range opt.Repeats {
+		d, err := srv.stop()
+		if err != nil {
+			return nil, fmt.Errorf("stop: %v", err)
+		}
+		u, err := srv.start()
+		if err != nil {
+			return nil, err
+		}
+		downs, ups = append(downs, d), append(ups, u)
+	}
+	rep.Shutdown, rep.Restart = median(downs), median(ups)
+	say(progress, "clean restart: shutdown %v, ready %v", rep.Shutdown, rep.Restart)
+
+	c2, err := srv.client()
+	if err != nil {
+		return nil, err
+	}
+	defer c2.Close()
+	// Writes after the last snapshot are replayed from the log.
+	if _, err := c2.ImportRecords(ctx, coll, rows(train, 0, 5000, "late-"), nil); err != nil {
+		return nil, err
+	}
+	srv.kill()
+	began = time.Now()
+	if rep.RestartKill, err = srv.start(); err != nil {
+		return nil, err
+	}
+	c3, err := srv.client()
+	if err != nil {
+		return nil, err
+	}
+	defer c3.Close()
+	if err := waitIndexed(ctx, c3, coll); err != nil {
+		return nil, err
+	}
+	rep.KillIndexed = time.Since(began)
+	say(progress, "restart after SIGKILL with 5,000 writes since the snapshot: ready %v, indexed %v", rep.RestartKill, rep.KillIndexed)
+	if _, err := srv.stop(); err != nil {
+		return nil, err
+	}
+	return rep, nil
+}
+
+// rows yields train rows [from, to) as records with ids prefix+row.
+func rows(m *dataset.Matrix, from, to int, prefix string) func(func(client.Record) bool) {
+	return func(yield func(client.Record) bool) {
+		for i := from; i < to; i++ {
+			if !yield(client.Record{ID: prefix + strconv.Itoa(i), Vector: m.Row(i)}) {
+				return
+			}
+		}
+	}
+}
+
+// sweep runs the first n queries split over the clients and measures recall
+// and throughput.
+func sweep(ctx context.Context, conns []*client.Client, coll string, test *dataset.Matrix, truth [][]int32, n, k, ef int) (SweepPoint, error) {
+	got := make([][]int32, n)
+	lat := make([]time.Duration, n)
+	var next = make(chan int, n)
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	var wg sync.WaitGroup
+	errs := make(chan error, len(conns))
+	began := time.Now()
+	for _, c := range conns {
+		wg.Go(func() {
+			for q := range next {
+				t := time.Now()
+				res, err := c.Search(ctx, coll, client.SearchRequest{Vector: test.Row(q), K: k, Ef: ef, Include: []string{}})
+				if err != nil {
+					errs <- err
+					return
+				}
+				lat[q] = time.Since(t)
+				ids := make([]int32, len(res.Results))
+				for j, r := range res.Results {
+					id, _ := strconv.Atoi(r.ID)
+					ids[j] = int32(id)
+				}
+				got[q] = ids
+			}
+		})
+	}
+	wg.Wait()
+	took := time.Since(began)
+	select {
+	case err := <-errs:
+		return SweepPoint{}, err
+	default:
+	}
+	return SweepPoint{Ef: ef, Clients: len(conns), Recall: dataset.Recall(got, truth[:n], k),
+		QPS: float64(n) / took.Seconds(), P50: percentile(lat, 50), P99: percentile(lat, 99)}, nil
+}
+
+func gets(ctx context.Context, c *client.Client, coll string, rows, n int) ([]time.Duration, time.Duration, error) {
+	r := rand.New(rand.NewPCG(1, 2))
+	lat := make([]time.Duration, n)
+	began := time.Now()
+	for i := range lat {
+		t := time.Now()
+		if _, err := c.Get(ctx, coll, strconv.Itoa(r.IntN(rows))); err != nil {
+			return nil, 0, err
+		}
+		lat[i] = time.Since(t)
+	}
+	return lat, time.Since(began), nil
+}
+
+func percentile(d []time.Duration, p int) time.Duration {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[min(len(s)-1, len(s)*p/100)]
+}
+
+func median(d []time.Duration) time.Duration { return percentile(d, 50) }
+
+func medianF(f []float64) float64 {
+	s := slices.Clone(f)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+func medianQPS(ps []SweepPoint) SweepPoint {
+	s := slices.Clone(ps)
+	slices.SortFunc(s, func(a, b SweepPoint) int {
+		switch {
+		case a.QPS < b.QPS:
+			return -1
+		case a.QPS > b.QPS:
+			return 1
+		}
+		return 0
+	})
+	return s[len(s)/2]
+}
+
+// WriteTables prints the report as Markdown tables.
+func (r *Report) WriteTables(w io.Writer) {
+	fmt.Fprintf(w, "\nEnd to end: hippo serve on a Unix socket, Go client (HTTP/2 cleartext, vector_b64), %d × %d vectors\n\n", r.Vectors, r.Dim)
+	fmt.Fprintf(w, "| clients | ef | recall@10 | QPS | p50 | p99 |\n|---|---|---|---|---|---|\n")
+	for _, p := range r.Sweep {
+		fmt.Fprintf(w, "| %d | %d | %.4f | %.0f | %v | %v |\n", p.Clients, p.Ef, p.Recall, p.QPS, p.P50.Round(time.Microsecond), p.P99.Round(time.Microsecond))
+	}
+	fmt.Fprintf(w, "\n| figure | value |\n|---|---|\n")
+	row := func(name string, v any) { fmt.Fprintf(w, "| %s | %v |\n", name, v) }
+	row(fmt.Sprintf("import of %d vectors (NDJSON, acknowledged)", r.Vectors), r.ImportAll.Round(time.Millisecond))
+	row(fmt.Sprintf("… until all %d are linked into HNSW", r.Vectors), r.IndexedAll.Round(time.Millisecond))
+	row("server RSS per vector", fmt.Sprintf("%.0f B", r.RSSPerVector))
+	row("import of 1,000 × 784 through /import (acknowledged: durable and searchable)", r.Import1k.Round(time.Microsecond*100))
+	row("… until linked into HNSW", r.Import1kIdx.Round(time.Microsecond*100))
+	row("get by id, 1 client: p50", r.GetP50.Round(time.Microsecond))
+	row("get by id, 1 client: p99", r.GetP99.Round(time.Microsecond))
+	row("get by id, 1 client: requests/s", fmt.Sprintf("%.0f", r.GetQPS1))
+	row("clean shutdown (SIGTERM, snapshot written)", r.Shutdown.Round(time.Millisecond))
+	row("restart to ready after clean shutdown", r.Restart.Round(time.Millisecond))
+	row("restart to ready after SIGKILL (5,000 writes replayed)", r.RestartKill.Round(time.Millisecond))
+	row("… until those are linked into HNSW", r.KillIndexed.Round(time.Millisecond))
+}
+

@@ -66,8 +66,15 @@ func (e *Engine) recover() error {
 }
 
 // replay applies the log from seq `from` to the collections loaded from
-// snapshots, each only past the seq its snapshot covers.
+// snapshots, each only past the seq its snapshot covers. An upsert event is
+// applied with the record's current version only if that version is the one
+// the event wrote; an older event was superseded by a later one in the log.
 func (e *Engine) replay(from uint64, collections map[uint64]*Collection) error {
+	snap, err := e.store.Snapshot()
+	if err != nil {
+		return err
+	}
+	defer snap.Close()
 	expect := from
 	for ev, err := range e.store.Events(from) {
 		if err != nil {
@@ -83,11 +90,21 @@ func (e *Engine) replay(from uint64, collections map[uint64]*Collection) error {
 		}
 		switch ev.Op {
 		case store.OpRecordUpserted:
-			meta, err := parseMetadata(ev.Record.Metadata)
+			r, err := snap.Get(ev.Collection.ID, ev.RecordID)
+			if errors.Is(err, store.ErrNotFound) {
+				continue // deleted later in the log
+			}
 			if err != nil {
 				return fmt.Errorf("replay seq %d: %w", ev.Seq, err)
 			}
-			c.applyUpsertLocked(ev.Record, meta)
+			if r.Seq != ev.Seq {
+				continue // replaced later in the log
+			}
+			meta, err := parseMetadata(r.Metadata)
+			if err != nil {
+				return fmt.Errorf("replay seq %d: %w", ev.Seq, err)
+			}
+			c.applyUpsertLocked(r, meta)
 		case store.OpRecordDeleted:
 			c.applyDeleteLocked(ev.RecordID, ev.Seq)
 		}

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -10,10 +11,8 @@ import (
 	"io"
 	"net/http"
 	"strconv"
-	"time"
 
 	"github.com/hippo-db/hippo/internal/engine"
-	"github.com/hippo-db/hippo/internal/store"
 )
 
 // wireRecordIn is a record as clients send it. The time and seq fields of an
@@ -51,22 +50,6 @@ func (in *wireRecordIn) toInput(pathID string) (engine.RecordInput, error) {
 	return engine.RecordInput{ID: id, Vector: v, Text: in.Text, Metadata: in.Metadata}, nil
 }
 
-// wireRecordOut is a record as the API returns it.
-type wireRecordOut struct {
-	ID        string          `json:"id"`
-	Vector    jsonVector      `json:"vector"`
-	Text      string          `json:"text,omitempty"`
-	Metadata  json.RawMessage `json:"metadata,omitempty"`
-	CreatedAt time.Time       `json:"created_at"`
-	UpdatedAt time.Time       `json:"updated_at"`
-	Seq       uint64          `json:"seq"`
-}
-
-func toWireRecord(r *store.Record) *wireRecordOut {
-	return &wireRecordOut{ID: r.ID, Vector: r.Vector, Text: r.Text, Metadata: r.Metadata,
-		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, Seq: r.Seq}
-}
-
 func (a *API) putRecord(w http.ResponseWriter, r *http.Request) {
 	var body wireRecordIn
 	if err := decodeBody(w, r, MaxRecordBodyBytes, &body); err != nil {
@@ -97,7 +80,7 @@ func (a *API) getRecord(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, toWireRecord(rec))
+	writeRecord(w, rec, vectorsAsB64(r))
 }
 
 func (a *API) deleteRecord(w http.ResponseWriter, r *http.Request) {
@@ -180,16 +163,23 @@ func (a *API) listRecords(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
-	out := make([]*wireRecordOut, len(recs))
+	b64 := vectorsAsB64(r)
+	body := []byte(`{"records":[`)
 	for i, rec := range recs {
-		out[i] = toWireRecord(rec)
+		if i > 0 {
+			body = append(body, ',')
+		}
+		body = appendRecordJSON(body, rec, b64)
 	}
-	var cursor *string
+	body = append(body, `],"next_cursor":`...)
 	if next != "" {
-		c := base64.RawURLEncoding.EncodeToString([]byte(next))
-		cursor = &c
+		body = appendJSONString(body, base64.RawURLEncoding.EncodeToString([]byte(next)))
+	} else {
+		body = append(body, "null"...)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"records": out, "next_cursor": cursor})
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	w.Write(append(body, "}\n"...))
 }
 
 func (a *API) exportRecords(w http.ResponseWriter, r *http.Request) {
@@ -198,9 +188,11 @@ func (a *API) exportRecords(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
+	b64 := vectorsAsB64(r)
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.WriteHeader(http.StatusOK)
 	bw := bufio.NewWriterSize(w, 256<<10)
+	var line []byte
 	for rec, err := range records {
 		if err != nil {
 			// Headers are gone; end the stream with an error line the client
@@ -211,19 +203,64 @@ func (a *API) exportRecords(w http.ResponseWriter, r *http.Request) {
 			bw.Flush()
 			panic(http.ErrAbortHandler)
 		}
-		line, err := json.Marshal(toWireRecord(rec))
-		if err != nil {
-			panic(http.ErrAbortHandler)
-		}
-		if _, err := bw.Write(append(line, '\n')); err != nil {
+		line = append(appendRecordJSON(line[:0], rec, b64), '\n')
+		if _, err := bw.Write(line); err != nil {
 			return // the client went away
 		}
 	}
 	bw.Flush()
 }
 
-// importChunkRecords bounds the records committed together by an import.
-const importChunkRecords = engine.MaxBatchRecords
+// importChunkRecords is how many records an import commits together. Chunks
+// are pipelined: one commits (fsync) while the next is parsed, so smaller
+// chunks than a full batch overlap parsing with disk writes.
+const importChunkRecords = 250
+
+// chunkWriter commits import chunks one at a time in the background and
+// keeps the count of what committed.
+type chunkWriter struct {
+	api        *API
+	ctx        context.Context
+	collection string
+	inflight   chan chunkResult
+	imported   int
+	seq        uint64
+}
+
+type chunkResult struct {
+	n   int
+	seq uint64
+	err error
+}
+
+// submit waits for the chunk in flight, then starts committing records.
+func (cw *chunkWriter) submit(records []engine.RecordInput) error {
+	if err := cw.wait(); err != nil {
+		return err
+	}
+	ch := make(chan chunkResult, 1)
+	cw.inflight = ch
+	go func() {
+		seq, err := cw.api.engine.Upsert(cw.ctx, cw.collection, records)
+		ch <- chunkResult{len(records), seq, err}
+	}()
+	return nil
+}
+
+// wait waits for the chunk in flight and counts it.
+func (cw *chunkWriter) wait() error {
+	if cw.inflight == nil {
+		return nil
+	}
+	res := <-cw.inflight
+	cw.inflight = nil
+	if res.err != nil {
+		return res.err
+	}
+	cw.imported += res.n
+	cw.seq = res.seq
+	return nil
+}
 
 type importLineError struct {
 	Line    int    `json:"line"`
@@ -256,13 +293,13 @@ func (a *API) importRecords(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var (
-		imported, failed int
-		lineErrors       = []importLineError{}
-		truncated        bool
-		aborted          bool
-		seq              uint64
-		chunk            []engine.RecordInput
+		failed     int
+		lineErrors = []importLineError{}
+		truncated  bool
+		aborted    bool
+		chunk      []engine.RecordInput
 	)
+	cw := &chunkWriter{api: a, ctx: r.Context(), collection: collection}
 	fail := func(line int, err error) {
 		failed++
 		if len(lineErrors) == maxImportErrors {
@@ -272,18 +309,20 @@ func (a *API) importRecords(w http.ResponseWriter, r *http.Request) {
 		ae := catalog(err)
 		lineErrors = append(lineErrors, importLineError{Line: line, Code: ae.Code, Message: ae.Message})
 	}
+	// flush commits the chunk in the background; finish waits for it.
 	flush := func() error {
 		if len(chunk) == 0 {
-			return nil
+			return cw.wait()
 		}
-		s, err := a.engine.Upsert(r.Context(), collection, chunk)
-		if err != nil {
+		err := cw.submit(chunk)
+		chunk = make([]engine.RecordInput, 0, importChunkRecords)
+		return err
+	}
+	finish := func() error {
+		if err := flush(); err != nil {
 			return err
 		}
-		imported += len(chunk)
-		seq = s
-		chunk = chunk[:0]
-		return nil
+		return cw.wait()
 	}
 	lines := newLineReader(r.Body, MaxLineBytes)
 	for !aborted {
@@ -292,12 +331,12 @@ func (a *API) importRecords(w http.ResponseWriter, r *http.Request) {
 			break
 		}
 		if err != nil && !errors.Is(err, errLineTooLong) {
-			// The body broke off (client gone, or a MaxBytes limit): keep
-			// what was committed, report the failure.
-			if ferr := flush(); ferr != nil {
+			// The body broke off (client gone, or a limit): keep what was
+			// committed, report the failure.
+			if ferr := finish(); ferr != nil {
 				err = ferr
 			}
-			a.writeError(w, r, fmt.Errorf("%w after %d records were imported: %v", engine.ErrInvalid, imported, err))
+			a.writeError(w, r, fmt.Errorf("%w: read body after %d records were imported: %v", engine.ErrInvalid, cw.imported, err))
 			return
 		}
 		var in engine.RecordInput
@@ -321,19 +360,20 @@ func (a *API) importRecords(w http.ResponseWriter, r *http.Request) {
 		chunk = append(chunk, in)
 		if len(chunk) == importChunkRecords {
 			if err := flush(); err != nil {
-				a.writeError(w, r, fmt.Errorf("after %d records were imported: %w", imported, err))
+				a.writeError(w, r, fmt.Errorf("after %d records were imported: %w", cw.imported, err))
 				return
 			}
 		}
 	}
-	if err := flush(); err != nil {
-		a.writeError(w, r, fmt.Errorf("after %d records were imported: %w", imported, err))
+	if err := finish(); err != nil {
+		a.writeError(w, r, fmt.Errorf("after %d records were imported: %w", cw.imported, err))
 		return
 	}
+	seq := cw.seq
 	if seq == 0 {
 		seq = a.engine.LastSeq()
 	}
-	out := map[string]any{"imported": imported, "failed": failed, "errors": lineErrors, "aborted": aborted, "seq": seq}
+	out := map[string]any{"imported": cw.imported, "failed": failed, "errors": lineErrors, "aborted": aborted, "seq": seq}
 	if truncated {
 		out["errors_truncated"] = true
 	}

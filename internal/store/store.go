@@ -92,7 +92,10 @@ type Event struct {
 	Collection Collection
 	// RecordID is set for record operations.
 	RecordID string
-	// Record is the new version for OpRecordUpserted.
+	// Record is the new version for OpRecordUpserted, given to Commit. The
+	// log does not keep it: events read back from the log have Record nil,
+	// and the version is found under the record's key (its Seq tells
+	// whether it is still the one this event wrote).
 	Record *Record
 }
 
@@ -128,5 +131,7 @@ type Snapshot interface {
 	// Records yields a collection's records in id byte order, starting after
 	// the id `after` ("" for the first). Stops at the first error.
 	Records(collectionID uint64, after string) iter.Seq2[*Record, error]
+	// Get returns a record as of the snapshot, or ErrNotFound.
+	Get(collectionID uint64, id string) (*Record, error)
 	Close() error
 }

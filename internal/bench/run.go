@@ -328,4 +328,3 @@ func (r *Report) WriteTables(w io.Writer) {
 	row("restart to ready after SIGKILL (5,000 writes replayed)", r.RestartKill.Round(time.Millisecond))
 	row("… until those are linked into HNSW", r.KillIndexed.Round(time.Millisecond))
 }
-

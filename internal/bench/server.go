@@ -26,7 +26,6 @@ type server struct {
 	done                chan error
 }
 
-
 func newServer(binary, dir string) *server {
 	return &server{binary: binary, dir: dir, socket: filepath.Join(dir, "hippo.sock")}
 }

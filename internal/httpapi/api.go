@@ -156,15 +156,43 @@ func decodeBody(w http.ResponseWriter, r *http.Request, limit int64, v any) erro
 	if err := checkContentType(r, jsonTypes...); err != nil {
 		return err
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	body, err := readBody(w, r, limit)
+	if err != nil {
+		return err
+	}
+	return decodeStrict(body, v)
+}
+
+// readBody reads the whole body, refusing more than limit bytes. With a
+// Content-Length it allocates once instead of growing by doubling.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	if r.ContentLength > limit {
+		return nil, &http.MaxBytesError{Limit: limit}
+	}
+	rd := http.MaxBytesReader(w, r.Body, limit)
+	var body []byte
+	var err error
+	if r.ContentLength > 0 {
+		body = make([]byte, r.ContentLength)
+		_, err = io.ReadFull(rd, body)
+		if err == nil {
+			// Content-Length promised the rest is empty; make sure.
+			var one [1]byte
+			if n, _ := rd.Read(one[:]); n > 0 {
+				err = errors.New("body longer than its Content-Length")
+			}
+		}
+	} else {
+		body, err = io.ReadAll(rd)
+	}
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return err
+			return nil, err
 		}
-		return newError("invalid_argument", "read body: "+err.Error())
+		return nil, newError("invalid_argument", "read body: "+err.Error())
 	}
-	return decodeStrict(body, v)
+	return body, nil
 }
 
 // decodeStrict decodes one JSON value, refusing unknown fields and trailing

@@ -1,0 +1,325 @@
+package hnsw
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"math"
+)
+
+// ErrCorrupt is wrapped by the errors Read returns for input that is not a
+// well-formed snapshot: bad magic, unknown version, a truncated stream, a
+// checksum mismatch or inconsistent contents.
+var ErrCorrupt = errors.New("hippo: hnsw snapshot corrupt")
+
+// Snapshot format, version 1. All integers are little-endian.
+//
+//	header
+//	  [8]byte  magic "HIPPOHNS"
+//	  uint32   version (1)
+//	  uint32   dim
+//	  uint32   M
+//	  uint32   efConstruction
+//	  uint32   flags: bit 0 KeepPruned; other bits zero
+//	  uint64   seed
+//	  uint32   nodes (n)
+//	  uint32   entry point id (0 when there is none)
+//	  uint32   entry point level + 1 (0 when no node is linked)
+//	  uint32   CRC-32C (Castagnoli) of the header bytes above
+//	n node records, in id order
+//	  uint8    flags: bit 0 linked, bit 1 deleted; other bits zero
+//	  uint8    level L (0 when not linked)
+//	  dim×float32 vector (IEEE-754 bits)
+//	  if linked, for each layer 0..L:
+//	    uint32       count c (≤ 2M on layer 0, ≤ M above)
+//	    c×uint32     neighbour ids
+//	trailer
+//	  uint32   CRC-32C of every byte before it, header included
+//
+// The header has its own checksum so that a damaged header is rejected
+// before its sizes are trusted. Read checks, beyond the checksums, that every
+// neighbour id is a linked node whose level reaches the layer, that unlinked
+// nodes have level 0, and that the entry point is a linked node of the
+// highest level, so that no input can make a later Search index out of range.
+// Nodes that were being linked while WriteTo ran are stored unlinked.
+const (
+	snapshotMagic   = "HIPPOHNS"
+	snapshotVersion = 1
+	headerSize      = 8 + 4*5 + 8 + 4*4 // magic, 5 words, seed, 3 words and the CRC
+	maxSnapshotDim  = 1 << 16
+	maxSnapshotM    = 1 << 10
+	maxSnapshotEfC  = 1 << 20
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// WriteTo writes a snapshot of the index to w: its configuration (less the
+// distance function), vectors, levels, neighbour lists, linked and deleted
+// flags and entry point, with checksums. It waits for running Link calls to
+// finish and holds off new ones until it returns; Search, Scan, Append and
+// Delete go on meanwhile. Nodes appended or deleted during the call may or may
+// not be included.
+func (ix *Index) WriteTo(w io.Writer) (int64, error) {
+	ix.linkMu.Lock()
+	defer ix.linkMu.Unlock()
+	cw := &crcWriter{w: w}
+	bw := bufio.NewWriterSize(cw, 1<<16)
+	n := ix.count.Load()
+	entryID, entryLevel := unpackEntry(ix.entry.Load())
+
+	buf := make([]byte, 0, max(headerSize, 2+4*ix.dim, 4*ix.stride0))
+	buf = append(buf, snapshotMagic...)
+	buf = binary.LittleEndian.AppendUint32(buf, snapshotVersion)
+	buf = binary.LittleEndian.AppendUint32(buf, uint32(ix.dim))
+	buf = binary.LittleEndian.AppendUint32(buf, uint32(ix.m))
+	buf = binary.LittleEndian.AppendUint32(buf, uint32(ix.efConstruction))
+	var flags uint32
+	if ix.keepPruned {
+		flags |= 1
+	}
+	buf = binary.LittleEndian.AppendUint32(buf, flags)
+	buf = binary.LittleEndian.AppendUint64(buf, uint64(ix.seed))
+	buf = binary.LittleEndian.AppendUint32(buf, n)
+	buf = binary.LittleEndian.AppendUint32(buf, entryID)
+	buf = binary.LittleEndian.AppendUint32(buf, uint32(entryLevel+1))
+	buf = binary.LittleEndian.AppendUint32(buf, crc32.Checksum(buf, castagnoli))
+	bw.Write(buf)
+
+	for id := range n {
+		c, slot := ix.node(id)
+		st := c.state[slot].Load()
+		linked := st&stateLinked != 0
+		var flags, level byte
+		if linked {
+			flags |= 1
+			level = c.levels[slot]
+		}
+		if st&stateDeleted != 0 {
+			flags |= 2
+		}
+		buf = append(buf[:0], flags, level)
+		for _, v := range ix.vector(id) {
+			buf = binary.LittleEndian.AppendUint32(buf, math.Float32bits(v))
+		}
+		bw.Write(buf)
+		if !linked {
+			continue
+		}
+		for layer := 0; layer <= int(level); layer++ {
+			list := ix.list(c, slot, layer)
+			// Link calls are excluded, so the lists are stable.
+			cnt := list[0]
+			buf = binary.LittleEndian.AppendUint32(buf[:0], cnt)
+			for _, nb := range list[1 : 1+cnt] {
+				buf = binary.LittleEndian.AppendUint32(buf, nb)
+			}
+			bw.Write(buf)
+		}
+	}
+	if err := bw.Flush(); err != nil {
+		return cw.n, fmt.Errorf("write hnsw snapshot: %w", err)
+	}
+	trailer := binary.LittleEndian.AppendUint32(nil, cw.crc)
+	if _, err := cw.Write(trailer); err != nil {
+		return cw.n, fmt.Errorf("write hnsw snapshot: %w", err)
+	}
+	return cw.n, nil
+}
+
+type crcWriter struct {
+	w   io.Writer
+	n   int64
+	crc uint32
+}
+
+func (cw *crcWriter) Write(p []byte) (int, error) {
+	n, err := cw.w.Write(p)
+	cw.n += int64(n)
+	cw.crc = crc32.Update(cw.crc, castagnoli, p[:n])
+	return n, err
+}
+
+// crcReader reads exactly what it is asked for, so that Read never consumes
+// bytes past the end of the snapshot.
+type crcReader struct {
+	r   io.Reader
+	crc uint32
+}
+
+func (cr *crcReader) full(p []byte) error {
+	n, err := io.ReadFull(cr.r, p)
+	cr.crc = crc32.Update(cr.crc, castagnoli, p[:n])
+	if err == io.EOF || err == io.ErrUnexpectedEOF {
+		return fmt.Errorf("%w: truncated: %w", ErrCorrupt, io.ErrUnexpectedEOF)
+	}
+	return err
+}
+
+func corrupt(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrCorrupt, fmt.Sprintf(format, args...))
+}
+
+// Read loads a snapshot written by WriteTo, with distance as the index's
+// distance function (nil means vec.L2Squared; it must be the function the
+// snapshot was built with). It reads exactly the snapshot's bytes from r;
+// wrap an unbuffered r in a bufio.Reader. Malformed input gives an error
+// wrapping ErrCorrupt, never a panic, and memory grows only with the input
+// actually read, whatever the header claims. Errors from r are wrapped as
+// they are.
+func Read(r io.Reader, distance func(a, b []float32) float32) (*Index, error) {
+	cr := &crcReader{r: r}
+	head := make([]byte, headerSize)
+	if err := cr.full(head); err != nil {
+		return nil, fmt.Errorf("read hnsw snapshot header: %w", err)
+	}
+	if string(head[:8]) != snapshotMagic {
+		return nil, corrupt("bad magic %q", head[:8])
+	}
+	le := binary.LittleEndian
+	if got, want := le.Uint32(head[headerSize-4:]), crc32.Checksum(head[:headerSize-4], castagnoli); got != want {
+		return nil, corrupt("header checksum %08x, want %08x", got, want)
+	}
+	if v := le.Uint32(head[8:]); v != snapshotVersion {
+		return nil, corrupt("version %d, want %d", v, snapshotVersion)
+	}
+	dim, m, efc, flags := le.Uint32(head[12:]), le.Uint32(head[16:]), le.Uint32(head[20:]), le.Uint32(head[24:])
+	seed := int64(le.Uint64(head[28:]))
+	n, entryID, entryLevel := le.Uint32(head[36:]), le.Uint32(head[40:]), int(le.Uint32(head[44:]))-1
+	switch {
+	case dim < 1 || dim > maxSnapshotDim:
+		return nil, corrupt("dim %d", dim)
+	case m < 2 || m > maxSnapshotM:
+		return nil, corrupt("M %d", m)
+	case efc < 1 || efc > maxSnapshotEfC:
+		return nil, corrupt("efConstruction %d", efc)
+	case flags&^1 != 0:
+		return nil, corrupt("flags %#x", flags)
+	case n == math.MaxUint32:
+		return nil, corrupt("%d nodes", n)
+	case entryLevel >= maxLayers:
+		return nil, corrupt("entry level %d", entryLevel)
+	case entryLevel >= 0 && entryID >= n:
+		return nil, corrupt("entry point %d of %d nodes", entryID, n)
+	case entryLevel < 0 && entryID != 0:
+		return nil, corrupt("entry point %d without a level", entryID)
+	}
+	ix := New(Config{Dim: int(dim), M: int(m), EfConstruction: int(efc), Distance: distance, Seed: seed, KeepPruned: flags&1 != 0})
+
+	buf := make([]byte, max(2+4*dim, 4*(2*m+1)))
+	anyLinked := false
+	for id := range n {
+		if err := cr.full(buf[:2+4*dim]); err != nil {
+			return nil, fmt.Errorf("read hnsw node %d: %w", id, err)
+		}
+		nodeFlags, level := buf[0], int(buf[1])
+		if nodeFlags&^3 != 0 {
+			return nil, corrupt("node %d: flags %#x", id, nodeFlags)
+		}
+		linked := nodeFlags&1 != 0
+		if level >= maxLayers || (!linked && level != 0) || (linked && level > entryLevel) {
+			return nil, corrupt("node %d: level %d (linked %t, top %d)", id, level, linked, entryLevel)
+		}
+		// Nodes are added one at a time, so a header that claims more nodes
+		// than the input holds costs at most one chunk before the input ends.
+		v := ix.slot(id)
+		for i := range v {
+			v[i] = math.Float32frombits(le.Uint32(buf[2+4*i:]))
+		}
+		c, slot := ix.node(id)
+		var st uint32
+		if linked {
+			st |= stateLinking | stateLinked
+			anyLinked = true
+			c.levels[slot] = uint8(level)
+			if level > 0 {
+				c.upper[slot] = make([]uint32, level*ix.strideUp)
+				ix.upperWords.Add(int64(level * ix.strideUp))
+			}
+			for layer := 0; layer <= level; layer++ {
+				if err := ix.readList(cr, buf, c, slot, layer, n); err != nil {
+					return nil, fmt.Errorf("read hnsw node %d layer %d: %w", id, layer, err)
+				}
+			}
+		}
+		if nodeFlags&2 != 0 {
+			st |= stateDeleted
+		}
+		c.state[slot].Store(st)
+		ix.count.Store(id + 1)
+	}
+	want := cr.crc
+	var trailer [4]byte
+	if err := cr.full(trailer[:]); err != nil {
+		return nil, fmt.Errorf("read hnsw snapshot trailer: %w", err)
+	}
+	if got := le.Uint32(trailer[:]); got != want {
+		return nil, corrupt("checksum %08x, want %08x", got, want)
+	}
+	if err := ix.checkGraph(anyLinked, entryID, entryLevel); err != nil {
+		return nil, err
+	}
+	if entryLevel >= 0 {
+		ix.entry.Store(packEntry(entryID, entryLevel))
+	}
+	return ix, nil
+}
+
+// readList reads one neighbour list into the node's storage, using buf,
+// which is at least 4*(M+1) bytes, as scratch.
+func (ix *Index) readList(cr *crcReader, buf []byte, c *chunk, slot, layer int, n uint32) error {
+	list := ix.list(c, slot, layer)
+	if err := cr.full(buf[:4]); err != nil {
+		return err
+	}
+	cnt := binary.LittleEndian.Uint32(buf)
+	if int64(cnt) > int64(len(list)-1) {
+		return corrupt("%d neighbours, capacity %d", cnt, len(list)-1)
+	}
+	ids := buf[:4*cnt]
+	if err := cr.full(ids); err != nil {
+		return err
+	}
+	list[0] = cnt
+	for i := range cnt {
+		nb := binary.LittleEndian.Uint32(ids[4*i:])
+		if nb >= n {
+			return corrupt("neighbour %d of %d nodes", nb, n)
+		}
+		list[1+i] = nb
+	}
+	return nil
+}
+
+// checkGraph verifies what Read could not check node by node: neighbours are
+// linked and reach the layer they appear on, and the entry point is sound.
+func (ix *Index) checkGraph(anyLinked bool, entryID uint32, entryLevel int) error {
+	if anyLinked != (entryLevel >= 0) {
+		return corrupt("entry level %d with linked nodes %t", entryLevel, anyLinked)
+	}
+	if entryLevel >= 0 {
+		c, slot := ix.node(entryID)
+		if c.state[slot].Load()&stateLinked == 0 || int(c.levels[slot]) != entryLevel {
+			return corrupt("entry point %d is not a linked node of level %d", entryID, entryLevel)
+		}
+	}
+	n := ix.count.Load()
+	for id := range n {
+		c, slot := ix.node(id)
+		if c.state[slot].Load()&stateLinked == 0 {
+			continue
+		}
+		for layer := 0; layer <= int(c.levels[slot]); layer++ {
+			list := ix.list(c, slot, layer)
+			for _, nb := range list[1 : 1+list[0]] {
+				nc, ns := ix.node(nb)
+				if nc.state[ns].Load()&stateLinked == 0 || int(nc.levels[ns]) < layer {
+					return corrupt("node %d layer %d: neighbour %d is not linked at that layer", id, layer, nb)
+				}
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,100 @@
+package hnsw_test
+
+import (
+	"bufio"
+	"errors"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hippo-db/hippo/internal/dataset"
+	"github.com/hippo-db/hippo/internal/index/hnsw"
+	"github.com/hippo-db/hippo/internal/index/hnsw/annbench"
+)
+
+// TestFashionMNISTSweep is the Fashion-MNIST benchmark as a tunable test,
+// for profiling and comparing variants. It runs only when HIPPO_ANNBENCH is
+// set:
+//
+//	HIPPO_ANNBENCH=1 go test -run FashionMNISTSweep -v -timeout 1h ./internal/index/hnsw
+//
+// HIPPO_ANNBENCH_EFS (comma-separated), _REPEATS, _THREADS, _M, _EFC and
+// _KEEP_PRUNED=1 change the defaults. HIPPO_ANNBENCH_INDEX=path loads the
+// index from a snapshot at path if there is one, and saves it there after
+// building otherwise, so that search changes can be measured on one graph.
+func TestFashionMNISTSweep(t *testing.T) {
+	if os.Getenv("HIPPO_ANNBENCH") == "" {
+		t.Skip("set HIPPO_ANNBENCH=1 to run")
+	}
+	train, test, err := dataset.FashionMNIST()
+	if errors.Is(err, dataset.ErrNotInstalled) {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := func(name string, def int) int {
+		if v, err := strconv.Atoi(os.Getenv("HIPPO_ANNBENCH_" + name)); err == nil {
+			return v
+		}
+		return def
+	}
+	k := 10
+	truth, err := dataset.GroundTruth(train, test, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt := annbench.Options{M: env("M", 16), EfConstruction: env("EFC", 200), Threads: env("THREADS", 2),
+		K: k, Repeats: env("REPEATS", 3), Seed: 1}
+	if s := os.Getenv("HIPPO_ANNBENCH_EFS"); s != "" {
+		for _, f := range strings.Split(s, ",") {
+			ef, err := strconv.Atoi(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			opt.Efs = append(opt.Efs, ef)
+		}
+	}
+	cfg := hnsw.Config{M: opt.M, EfConstruction: opt.EfConstruction, Seed: opt.Seed, KeepPruned: os.Getenv("HIPPO_ANNBENCH_KEEP_PRUNED") == "1"}
+	path := os.Getenv("HIPPO_ANNBENCH_INDEX")
+	var ix *hnsw.Index
+	if f, err := os.Open(path); err == nil {
+		ix, err = hnsw.Read(bufio.NewReader(f), nil)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("loaded %s", path)
+	} else {
+		var wall, cpu time.Duration
+		ix, wall, cpu = annbench.Build(train, cfg, opt.Threads)
+		t.Logf("build %.2fs wall, %.2fs CPU on %d threads; %.0f bytes/vector", wall.Seconds(), cpu.Seconds(), opt.Threads,
+			float64(ix.MemoryBytes())/float64(ix.Len()))
+		if path != "" {
+			f, err := os.Create(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := ix.WriteTo(f); err != nil {
+				t.Fatal(err)
+			}
+			f.Close()
+		}
+	}
+	efs := opt.Efs
+	if len(efs) == 0 {
+		efs = annbench.DefaultEfs
+	}
+	ids := make([]int32, test.Rows*k)
+	annbench.Measure(ix, test.Slice(0, 500), truth, k, efs[0], ids)
+	for _, ef := range efs {
+		passes := make([]annbench.Point, opt.Repeats)
+		for i := range passes {
+			passes[i] = annbench.Measure(ix, test, truth, k, ef, ids)
+		}
+		p := annbench.Median(passes)
+		t.Logf("ef=%4d recall@10=%.4f qps=%6.0f cpu-qps=%6.0f", ef, p.Recall, p.QPS, p.CPUQPS)
+	}
+}

@@ -24,10 +24,13 @@ const (
 
 // version is what a record holds: its vector and text derive from it, so
 // what the server returns can be checked in full.
+// Distinct (writer, key, version) give distinct vectors, so a search for one
+// version's vector at distance 0 can only find that record.
 func versionVector(writer, key, version int) []float32 {
 	v := make([]float32, crashDim)
-	for i := range v {
-		v[i] = float32(writer*100000 + key*1000 + version*10 + i)
+	v[0], v[1], v[2] = float32(writer), float32(key), float32(version)
+	for i := 3; i < crashDim; i++ {
+		v[i] = float32((writer+key+version)%7 + i)
 	}
 	return v
 }

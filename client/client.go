@@ -12,7 +12,6 @@ import (
 	"net/url"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -209,19 +208,19 @@ func newTransport(ep endpoint, http1Pool int) *http.Transport {
 		return t
 	}
 	if ep.base.Scheme == "https" {
-		t.Protocols.SetHTTP1(true) // for servers that do not offer h2 in ALPN
+		// HTTP/1.1 too, for a server that does not offer h2 by ALPN;
+		// it then gets one connection, one request at a time.
+		t.Protocols.SetHTTP1(true)
 		t.Protocols.SetHTTP2(true)
 	} else {
 		// UnencryptedHTTP2 without HTTP1 is what makes the transport
 		// speak HTTP/2 with prior knowledge on http URLs.
 		t.Protocols.SetUnencryptedHTTP2(true)
-		// Concurrent first requests would each dial a connection of
-		// their own, and keep using them all. (For https the HTTP/2
-		// transport's pool dials once for all of them.) If the
-		// connection dies, the transport drops it from the count and
-		// dials again.
-		t.MaxConnsPerHost = 1
 	}
+	// Concurrent first requests would each dial a connection of their
+	// own, and keep using them all. If the connection is lost, the
+	// transport drops it from the count and dials again.
+	t.MaxConnsPerHost = 1
 	// Not StrictMaxConcurrentRequests: in Go 1.26 it deadlocks once more
 	// requests arrive at once than the server allows streams (each holds a
 	// stream reservation that counts against the limit while it waits for
@@ -397,41 +396,3 @@ func (c *Client) call(ctx context.Context, method, escapedPath string, query url
 	}
 	return resp.StatusCode, nil
 }
-
-// Health asks whether the server is alive (GET /healthz) and returns the
-// object it answers with.
-func (c *Client) Health(ctx context.Context) (map[string]any, error) {
-	var status map[string]any
-	_, err := c.call(ctx, http.MethodGet, "/healthz", nil, nil, &status)
-	return status, err
-}
-
-// Ready asks whether the server is ready to serve (GET /readyz) and returns
-// the object it answers with, which describes the store and connection pool.
-// A server that is not ready answers 503, which Ready returns as an *Error
-// with Code CodeUnavailable; the object is then in its Details.
-func (c *Client) Ready(ctx context.Context) (map[string]any, error) {
-	var status map[string]any
-	_, err := c.call(ctx, http.MethodGet, "/readyz", nil, nil, &status)
-	return status, err
-}
-
-// guardedReader passes reads through to r until stop is called, after which
-// it fails them. It lets a call that streams a caller's reader as a request
-// body promise that no read starts after the call returns, even though the
-// transport may still hold the body.
-type guardedReader struct {
-	r       io.Reader
-	stopped atomic.Bool
-}
-
-var errBodyStopped = errors.New("hippo: request finished")
-
-func (g *guardedReader) Read(p []byte) (int, error) {
-	if g.stopped.Load() {
-		return 0, errBodyStopped
-	}
-	return g.r.Read(p)
-}
-
-func (g *guardedReader) stop() { g.stopped.Store(true) }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -517,6 +518,35 @@ func TestReconnect(t *testing.T) {
 				if err := srv.Shutdown(t.Context()); err != nil {
 					t.Fatal(err)
 				}
+			}
+		})
+	}
+}
+
+// TestHTTPS checks that an https address negotiates HTTP/2 by ALPN, on one
+// connection, and HTTP/1.1 with WithHTTP1Pool.
+func TestHTTPS(t *testing.T) {
+	for _, tr := range transports {
+		t.Run(tr.name, func(t *testing.T) {
+			s := newProtoServer(4) // as many as the HTTP/1.1 pool allows
+			srv := httptest.NewUnstartedServer(s)
+			srv.EnableHTTP2 = true
+			srv.Config.ConnState = func(_ net.Conn, state http.ConnState) {
+				if state == http.StateNew {
+					s.conns.Add(1)
+				}
+			}
+			srv.StartTLS()
+			defer srv.Close()
+			c := newTestClient(t, srv.URL, tr.opts...)
+			// Trust the test server's certificate.
+			c.transport.TLSClientConfig = srv.Client().Transport.(*http.Transport).TLSClientConfig.Clone()
+			concurrently(t, c, 40)
+			if tr.name == "http2" && (s.http2.Load() != 40 || s.conns.Load() != 1) {
+				t.Errorf("%d HTTP/2 requests on %d connections, want 40 on 1", s.http2.Load(), s.conns.Load())
+			}
+			if tr.name == "http1" && s.http1.Load() != 40 {
+				t.Errorf("%d HTTP/1 requests, want 40", s.http1.Load())
 			}
 		})
 	}

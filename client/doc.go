@@ -4,7 +4,7 @@ It imports only the standard library.
 
 Create a Client once, with the server's address, and share it:
 
-	c, err := client.New("localhost:8080")
+	c, err := client.New("localhost:7700")
 	if err != nil {
 		...
 	}
@@ -44,11 +44,14 @@ New accepts "http://host:port", "host:port", "https://host:port", and Unix
 sockets as "unix:///path/to/hippo.sock", "unix:relative.sock", or a bare path
 that starts with "/", "./" or "../".
 
-By default the Client speaks HTTP/2 and sends all its requests, concurrently,
-as streams of one connection: cleartext HTTP/2 with prior knowledge ("h2c")
-for http addresses and Unix sockets, HTTP/2 negotiated by TLS for https. When
-the server's limit on concurrent streams is reached, further requests wait
-for a stream instead of opening a second connection.
+By default the Client speaks HTTP/2 and sends its requests, concurrently, as
+streams of one connection: cleartext HTTP/2 with prior knowledge ("h2c") for
+http addresses and Unix sockets, HTTP/2 negotiated by TLS for https. Up to 100
+requests are in flight at once, the number of streams every HTTP/2 server
+should allow; further requests wait for one to finish rather than open a
+second connection. A streaming call (Import, ImportRecords, Export,
+SearchBatch) holds its stream until it ends. (An https server that does not
+offer HTTP/2 gets a single HTTP/1.1 connection; use WithHTTP1Pool for it.)
 
 With WithHTTP1Pool(n) the Client speaks HTTP/1.1 instead, over at most n
 keep-alive connections, one request at a time on each; a request that finds
@@ -57,6 +60,10 @@ does not speak cleartext HTTP/2.
 
 With WithHTTPClient the Client sends its requests through an *http.Client of
 the caller's, which then decides all of this.
+
+The connection is dialled on first use and again after it is lost. A request
+in flight when the connection is lost fails with the network error; the
+Client does not retry it, since the server may have applied it.
 
 The Client never follows redirects: the API does not send them, so one comes
 from something in between, and following it could send a write elsewhere. A
@@ -87,8 +94,10 @@ context.DeadlineExceeded) works.
 
 Vectors are []float32. The Client sends them as "vector_b64", base64 of
 their little-endian float32 bytes, which is about a third of the size of a
-JSON array of numbers and exact; WithJSONVectors sends arrays instead. It
-decodes either form in answers.
+JSON array of numbers, exact, and cheaper for both ends; and it asks for them
+in the same form in answers (Get, List, Export) with the query parameter
+vector_b64=1. WithJSONVectors makes it send and ask for arrays of numbers
+instead. It decodes either form in any answer.
 
 # Streaming
 
@@ -126,6 +135,11 @@ of the API:
   - Export flushes as it goes and stops when the request's context is done.
   - Import reads its body as a stream and does not answer before the body
     ends (unless it rejects the request as a whole).
+  - It shuts down gracefully (http.Server.Shutdown), which tells HTTP/2
+    clients with a GOAWAY frame to take new requests to a new connection.
+    Without it, requests sent at the moment the connection is closed fail.
+  - It allows at least 100 concurrent HTTP/2 streams per connection (Go's
+    default is 250); with fewer, the Client opens more connections.
 
 # Concurrency
 

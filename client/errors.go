@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -176,16 +177,11 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 		if seconds <= 0 {
 			return 0
 		}
-		const maxSeconds = int64(time.Duration(math64Max) / time.Second)
-		if seconds > maxSeconds {
-			seconds = maxSeconds
-		}
-		return time.Duration(seconds) * time.Second
+		const maxSeconds = int64(math.MaxInt64 / time.Second) // beyond, Duration overflows
+		return time.Duration(min(seconds, maxSeconds)) * time.Second
 	}
 	if t, err := http.ParseTime(v); err == nil && t.After(now) {
 		return t.Sub(now)
 	}
 	return 0
 }
-
-const math64Max = 1<<63 - 1

@@ -13,7 +13,7 @@ import (
 
 func Example() {
 	ctx := context.Background()
-	c, err := client.New("localhost:8080")
+	c, err := client.New("localhost:7700")
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -65,7 +65,7 @@ func ExampleNew() {
 }
 
 func ExampleIsNotFound() {
-	c, err := client.New("localhost:8080")
+	c, err := client.New("localhost:7700")
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -81,7 +81,7 @@ func ExampleIsNotFound() {
 }
 
 func ExampleError() {
-	c, err := client.New("localhost:8080")
+	c, err := client.New("localhost:7700")
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -101,7 +101,7 @@ func ExampleError() {
 }
 
 func ExampleClient_List() {
-	c, err := client.New("localhost:8080")
+	c, err := client.New("localhost:7700")
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -114,7 +114,7 @@ func ExampleClient_List() {
 }
 
 func ExampleClient_Export() {
-	c, err := client.New("localhost:8080")
+	c, err := client.New("localhost:7700")
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -132,7 +132,7 @@ func ExampleClient_Export() {
 }
 
 func ExampleClient_Import() {
-	c, err := client.New("localhost:8080")
+	c, err := client.New("localhost:7700")
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -153,7 +153,7 @@ func ExampleClient_Import() {
 }
 
 func ExampleClient_ImportRecords() {
-	c, err := client.New("localhost:8080")
+	c, err := client.New("localhost:7700")
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -174,7 +174,7 @@ func ExampleClient_ImportRecords() {
 }
 
 func ExampleClient_SearchBatch() {
-	c, err := client.New("localhost:8080")
+	c, err := client.New("localhost:7700")
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -29,10 +29,12 @@ func (o *options) fail(err error) {
 }
 
 // WithHTTPClient makes the Client send its requests through hc instead of a
-// transport of its own. hc's Transport then decides the protocol and how to
-// dial: for a Unix-socket address it must dial the socket itself, since the
-// request URLs name the host "localhost". Close does not close hc's
-// connections. WithHTTPClient cannot be combined with WithHTTP1Pool.
+// transport of its own, for a proxy, custom TLS settings or instrumentation.
+// hc then decides the protocol, how many requests are in flight at once,
+// whether redirects are followed, and how to dial: for a Unix-socket address
+// it must dial the socket itself, since the request URLs name the host
+// "localhost". Close does not close hc's connections. WithHTTPClient cannot
+// be combined with WithHTTP1Pool.
 func WithHTTPClient(hc *http.Client) Option {
 	return func(o *options) {
 		if hc == nil {
@@ -94,7 +96,7 @@ func WithUserAgent(userAgent string) Option {
 
 // WithJSONVectors makes the Client send vectors as JSON arrays of numbers
 // ("vector") instead of base64 of their little-endian float32 bytes
-// ("vector_b64"). The arrays are easier to read in a packet capture or a
+// ("vector_b64"), and not ask for base64 in answers. The arrays are easier to read in a packet capture or a
 // proxy's log; base64 is about a third of the size and cheaper for both ends.
 // Vectors containing NaN or an infinity cannot be sent as JSON numbers and
 // fail to encode.

@@ -42,14 +42,25 @@ type Record struct {
 // UnmarshalJSON decodes a record whose vector is either "vector" or
 // "vector_b64".
 func (r *Record) UnmarshalJSON(b []byte) error {
+	return r.decode(b, nil)
+}
+
+// decode decodes b into r. If lineErr is not nil, it also decodes into it the
+// "error" member of an error line, which ends a stream of records that
+// failed half-way.
+func (r *Record) decode(b []byte, lineErr **errorBody) error {
 	type plain Record // without methods, so that decoding it does not recurse
 	wire := struct {
 		*plain
-		VectorB64 string `json:"vector_b64"`
+		VectorB64 string     `json:"vector_b64"`
+		Error     *errorBody `json:"error"`
 	}{plain: (*plain)(r)}
 	*r = Record{}
 	if err := json.Unmarshal(b, &wire); err != nil {
 		return err
+	}
+	if lineErr != nil {
+		*lineErr = wire.Error
 	}
 	if wire.VectorB64 != "" {
 		v, err := decodeVector(wire.VectorB64)
@@ -59,6 +70,29 @@ func (r *Record) UnmarshalJSON(b []byte) error {
 		r.Vector = v
 	}
 	return nil
+}
+
+// recordLine is a line of an NDJSON stream of records: a record, or an error
+// envelope.
+type recordLine struct {
+	record Record
+	err    *errorBody
+}
+
+func (l *recordLine) UnmarshalJSON(b []byte) error {
+	return l.record.decode(b, &l.err)
+}
+
+// readQuery returns the query that asks for vectors in answers as
+// "vector_b64", several times cheaper than arrays of numbers for the server
+// to write and the Client to parse, unless WithJSONVectors asks for arrays
+// everywhere. A server that does not know the parameter ignores it and sends
+// arrays, which the Client decodes as well.
+func (c *Client) readQuery() url.Values {
+	if c.jsonVectors {
+		return url.Values{}
+	}
+	return url.Values{"vector_b64": {"1"}}
 }
 
 // recordWrite is a record as the Client sends it.
@@ -108,7 +142,7 @@ func (c *Client) Get(ctx context.Context, collection, id string) (*Record, error
 		return nil, err
 	}
 	record := new(Record)
-	if _, err := c.call(ctx, http.MethodGet, recordPath(collection, id), nil, nil, record); err != nil {
+	if _, err := c.call(ctx, http.MethodGet, recordPath(collection, id), c.readQuery(), nil, record); err != nil {
 		return nil, err
 	}
 	return record, nil
@@ -187,7 +221,7 @@ func (c *Client) List(ctx context.Context, collection string, opts *ListOptions)
 			yield(nil, err)
 			return
 		}
-		query := url.Values{}
+		query := c.readQuery()
 		if opts != nil && opts.PageSize > 0 {
 			query.Set("limit", strconv.Itoa(opts.PageSize))
 		}

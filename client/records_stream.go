@@ -10,6 +10,7 @@ import (
 	"iter"
 	"net/http"
 	"net/url"
+	"sync/atomic"
 )
 
 // ImportOptions configures Import and ImportRecords. A nil *ImportOptions is
@@ -40,8 +41,9 @@ type ImportError struct {
 // Import upserts the records in r, which holds NDJSON: one JSON record per
 // line, in the form Record encodes to (or with "vector_b64"). r is streamed
 // to the server as it is read, never held in memory as a whole, so it may be
-// arbitrarily large. Import reads r until EOF or until the server answers;
-// it does not close r, and no read of r starts after Import returns.
+// arbitrarily large. Import reads r until EOF or until the server answers.
+// It does not close r, and starts no Read of r after it returns (though a
+// Read that was blocked when the server answered may still be finishing).
 //
 // Lines the server cannot import do not fail the call: they are counted and
 // described in the result. Import fails only if the request as a whole does,
@@ -149,7 +151,8 @@ func (c *Client) ImportRecords(ctx context.Context, collection string, records i
 // collection; each yielded *Record is new and the caller may keep it.
 //
 // Breaking out of the loop closes the stream, which tells the server to stop.
-// An error ends the iteration after being yielded once. Each range over the
+// An error ends the iteration after being yielded once; if the server fails
+// half-way, the error is an *Error. Each range over the
 // iterator starts a new export.
 //
 //	for record, err := range c.Export(ctx, "docs") {
@@ -168,7 +171,7 @@ func (c *Client) Export(ctx context.Context, collection string) iter.Seq2[*Recor
 		}
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel()
-		req, err := c.newRequest(ctx, http.MethodGet, collectionPath(collection, "/export"), nil, nil, "")
+		req, err := c.newRequest(ctx, http.MethodGet, collectionPath(collection, "/export"), c.readQuery(), nil, "")
 		if err != nil {
 			yield(nil, err)
 			return
@@ -184,8 +187,8 @@ func (c *Client) Export(ctx context.Context, collection string) iter.Seq2[*Recor
 		defer resp.Body.Close()
 		dec := json.NewDecoder(resp.Body)
 		for n := 1; ; n++ {
-			record := new(Record)
-			err := dec.Decode(record)
+			var line recordLine
+			err := dec.Decode(&line)
 			if err == io.EOF {
 				return
 			}
@@ -193,9 +196,34 @@ func (c *Client) Export(ctx context.Context, collection string) iter.Seq2[*Recor
 				yield(nil, fmt.Errorf("hippo: export %s: record %d: %w", collection, n, err))
 				return
 			}
-			if !yield(record, nil) {
+			if line.err != nil {
+				// The server failed half-way; the stream ends here.
+				yield(nil, line.err.toError(0))
+				return
+			}
+			if !yield(&line.record, nil) {
 				return
 			}
 		}
 	}
 }
+
+// guardedReader passes reads through to r until stop is called, after which
+// it fails them. It lets a call that streams a caller's reader as a request
+// body promise that no read starts after the call returns, even though the
+// transport may still hold the body.
+type guardedReader struct {
+	r       io.Reader
+	stopped atomic.Bool
+}
+
+var errBodyStopped = errors.New("hippo: request finished")
+
+func (g *guardedReader) Read(p []byte) (int, error) {
+	if g.stopped.Load() {
+		return 0, errBodyStopped
+	}
+	return g.r.Read(p)
+}
+
+func (g *guardedReader) stop() { g.stopped.Store(true) }

@@ -110,6 +110,32 @@ func TestExportEarlyBreak(t *testing.T) {
 	})
 }
 
+// TestExportErrorLine checks that an error line, with which the server ends
+// an export that failed half-way, is an error and not a record.
+func TestExportErrorLine(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/collections/docs/export", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintln(w, `{"id":"a","vector":[1]}`)
+		fmt.Fprintln(w, `{"error":{"code":"internal","message":"disk on fire"}}`)
+		w.(http.Flusher).Flush()
+		panic(http.ErrAbortHandler)
+	})
+	addr, _ := startServer(t, "tcp", mux)
+	c := newTestClient(t, addr)
+	var ids []string
+	var errs []error
+	for record, err := range c.Export(t.Context(), "docs") {
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		ids = append(ids, record.ID)
+	}
+	if !slices.Equal(ids, []string{"a"}) || len(errs) != 1 || !isCode(errs[0], CodeInternal, 500) {
+		t.Errorf("Export yielded %q and %v", ids, errs)
+	}
+}
+
 func TestExportCancelled(t *testing.T) {
 	stopped := make(chan struct{})
 	addr, _ := startServer(t, "tcp", endlessExport(stopped))

@@ -86,7 +86,7 @@ var transports = []struct {
 	name string
 	opts []Option
 }{
-	{"h2c", nil},
+	{"http2", nil},
 	{"http1", []Option{WithHTTP1Pool(4)}},
 }
 
@@ -139,6 +139,23 @@ type fakeRecord struct {
 	CreatedAt time.Time       `json:"created_at"`
 	UpdatedAt time.Time       `json:"updated_at"`
 	Seq       uint64          `json:"seq"`
+}
+
+// answer returns the record as the server answers it, with its vector as
+// "vector_b64" if the request asked for that with ?vector_b64=1.
+func (rec *fakeRecord) answer(r *http.Request) any {
+	if r.URL.Query().Get("vector_b64") != "1" {
+		return rec
+	}
+	raw := make([]byte, 0, 4*len(rec.Vector))
+	for _, f := range rec.Vector {
+		raw = binary.LittleEndian.AppendUint32(raw, math.Float32bits(f))
+	}
+	return struct {
+		*fakeRecord
+		Vector    []float32 `json:"vector,omitempty"` // hides the embedded one
+		VectorB64 string    `json:"vector_b64"`
+	}{fakeRecord: rec, VectorB64: base64.StdEncoding.EncodeToString(raw)}
 }
 
 // recordInput is a record as the server accepts it.
@@ -410,7 +427,7 @@ func (s *fakeServer) get(r *http.Request, body []byte) (int, any, *apiError) {
 	if rec == nil {
 		return 0, nil, notFound("record %q not found", r.PathValue("id"))
 	}
-	return 200, rec, nil
+	return 200, rec.answer(r), nil
 }
 
 func (s *fakeServer) delete(r *http.Request, body []byte) (int, any, *apiError) {
@@ -488,7 +505,7 @@ func (s *fakeServer) list(r *http.Request, body []byte) (int, any, *apiError) {
 	}
 	records := make([]any, len(ids))
 	for i, id := range ids {
-		records[i] = c.records[id]
+		records[i] = c.records[id].answer(r)
 	}
 	page["records"] = records
 	return 200, page, nil
@@ -668,7 +685,7 @@ func (s *fakeServer) export(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	enc := json.NewEncoder(w)
 	for _, rec := range records {
-		if err := enc.Encode(rec); err != nil {
+		if err := enc.Encode(rec.answer(r)); err != nil {
 			return
 		}
 	}

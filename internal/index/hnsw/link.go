@@ -41,9 +41,10 @@ func (ix *Index) Link(id uint32) {
 	e := ix.entry.Load()
 	if _, top := unpackEntry(e); level > top {
 		// The node will become the entry point. Holding entryMu for the
-		// whole insertion (rare: about one node in M per level above the
-		// current top) keeps two such nodes from racing, which would leave
-		// the upper layers of one of them unreachable.
+		// whole insertion keeps two such nodes from racing, which would
+		// leave the upper layers of one of them unreachable. It serialises
+		// little: a node tops the graph with probability M^-(top+1), so
+		// after the first few hundred nodes this almost never happens.
 		ix.entryMu.Lock()
 		defer ix.entryMu.Unlock()
 		e = ix.entry.Load()

@@ -128,7 +128,7 @@ func (ix *Index) searchLayer(s *searcher, q []float32, ef, layer int, query bool
 		// prefetching the whole next vector while computing the current
 		// one keeps that stream ahead. The list of the candidate most
 		// likely to be expanded next is fetched the same way. On
-		// Fashion-MNIST this is worth about 20% more queries per second.
+		// Fashion-MNIST this was worth 15-25% more queries per second.
 		batch := s.batch[:0]
 		for i := 1; i <= n; i++ {
 			nb := atomic.LoadUint32(&list[i])
@@ -141,7 +141,7 @@ func (ix *Index) searchLayer(s *searcher, q []float32, ef, layer int, query bool
 			batch = append(batch, nb)
 		}
 		s.batch = batch
-		if len(s.cand) > 0 {
+		if layer == 0 && len(s.cand) > 0 {
 			next := s.cand[0].id
 			prefetch(unsafe.Pointer(&dir[next>>ix.chunkShift].links[int(next&ix.chunkMask)*ix.stride0]), listLines)
 		}

@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/hippo-db/hippo/internal/dataset"
 	"github.com/hippo-db/hippo/internal/index/hnsw"
@@ -57,7 +56,7 @@ func TestFashionMNISTSweep(t *testing.T) {
 			opt.Efs = append(opt.Efs, ef)
 		}
 	}
-	cfg := hnsw.Config{M: opt.M, EfConstruction: opt.EfConstruction, Seed: opt.Seed, KeepPruned: os.Getenv("HIPPO_ANNBENCH_KEEP_PRUNED") == "1"}
+	opt.KeepPruned = os.Getenv("HIPPO_ANNBENCH_KEEP_PRUNED") == "1"
 	path := os.Getenv("HIPPO_ANNBENCH_INDEX")
 	var ix *hnsw.Index
 	if f, err := os.Open(path); err == nil {
@@ -68,10 +67,10 @@ func TestFashionMNISTSweep(t *testing.T) {
 		}
 		t.Logf("loaded %s", path)
 	} else {
-		var wall, cpu time.Duration
-		ix, wall, cpu = annbench.Build(train, cfg, opt.Threads)
-		t.Logf("build %.2fs wall, %.2fs CPU on %d threads; %.0f bytes/vector", wall.Seconds(), cpu.Seconds(), opt.Threads,
-			float64(ix.MemoryBytes())/float64(ix.Len()))
+		var rep *annbench.Report
+		ix, rep = annbench.BuildReport(train, opt)
+		t.Logf("build %.2fs wall, %.2fs CPU on %d threads; %.0f bytes/vector (heap growth), %.0f (index estimate)",
+			rep.Build.Seconds(), rep.BuildCPU.Seconds(), opt.Threads, rep.HeapBytesPerVector, rep.IndexBytesPerVector)
 		if path != "" {
 			f, err := os.Create(path)
 			if err != nil {

@@ -28,6 +28,7 @@ type Options struct {
 	Efs            []int // ef values to sweep; default DefaultEfs
 	Repeats        int   // query passes per ef, median reported; default 3
 	Seed           int64
+	KeepPruned     bool // see hnsw.Config.KeepPruned
 	// Distance must match the ground truth; nil means vec.L2Squared.
 	Distance func(a, b []float32) float32
 }
@@ -157,16 +158,10 @@ func Run(train, test *dataset.Matrix, truth [][]int32, opt Options, progress io.
 	if progress == nil {
 		progress = io.Discard
 	}
-	rep := &Report{Vectors: train.Rows, Dim: train.Dim, Queries: test.Rows, K: opt.K,
-		M: opt.M, EfConstruction: opt.EfConstruction, Threads: opt.Threads}
-
-	before := heapInUse()
-	ix, took, cpu := Build(train, hnsw.Config{M: opt.M, EfConstruction: opt.EfConstruction, Distance: opt.Distance, Seed: opt.Seed}, opt.Threads)
-	rep.Build, rep.BuildCPU = took, cpu
-	rep.HeapBytesPerVector = float64(heapInUse()-before) / float64(max(train.Rows, 1))
-	rep.IndexBytesPerVector = float64(ix.MemoryBytes()) / float64(max(train.Rows, 1))
+	ix, rep := BuildReport(train, opt)
+	rep.Queries = test.Rows
 	fmt.Fprintf(progress, "built %d×%d (M=%d, efConstruction=%d) on %d threads in %.2fs (%.2fs CPU), %.0f bytes/vector\n",
-		train.Rows, train.Dim, opt.M, opt.EfConstruction, opt.Threads, took.Seconds(), cpu.Seconds(), rep.HeapBytesPerVector)
+		train.Rows, train.Dim, opt.M, opt.EfConstruction, opt.Threads, rep.Build.Seconds(), rep.BuildCPU.Seconds(), rep.HeapBytesPerVector)
 
 	ids := make([]int32, test.Rows*opt.K)
 	Measure(ix, test.Slice(0, min(test.Rows, 500)), truth, opt.K, opt.Efs[0], ids) // warm caches and searchers
@@ -181,6 +176,20 @@ func Run(train, test *dataset.Matrix, truth [][]int32, opt Options, progress io.
 	}
 	runtime.KeepAlive(ix)
 	return rep, nil
+}
+
+// BuildReport builds an index over train as Run does and returns it with a
+// report whose build and memory fields are filled in; Queries and Points are
+// left for the caller.
+func BuildReport(train *dataset.Matrix, opt Options) (*hnsw.Index, *Report) {
+	opt.fill()
+	rep := &Report{Vectors: train.Rows, Dim: train.Dim, K: opt.K, M: opt.M, EfConstruction: opt.EfConstruction, Threads: opt.Threads}
+	before := heapInUse()
+	ix, wall, cpu := Build(train, hnsw.Config{M: opt.M, EfConstruction: opt.EfConstruction, Distance: opt.Distance, Seed: opt.Seed, KeepPruned: opt.KeepPruned}, opt.Threads)
+	rep.Build, rep.BuildCPU = wall, cpu
+	rep.HeapBytesPerVector = float64(heapInUse()-before) / float64(max(train.Rows, 1))
+	rep.IndexBytesPerVector = float64(ix.MemoryBytes()) / float64(max(train.Rows, 1))
+	return ix, rep
 }
 
 // Median returns the passes' point with the median QPS, and the median CPU

@@ -36,12 +36,21 @@ type Report struct {
 	GetP50       time.Duration
 	GetP99       time.Duration
 	GetQPS1      float64
+	Writes       []WritePoint
 	Import1k     time.Duration // one /import of 1,000 records, acknowledged (durable, searchable)
 	Import1kIdx  time.Duration // … until linked into the graph
 	Shutdown     time.Duration // SIGTERM to exit, snapshots included
 	Restart      time.Duration // start to /readyz after a clean stop
 	RestartKill  time.Duration // start to /readyz after SIGKILL (log replay)
 	KillIndexed  time.Duration // … until every node was linked again
+}
+
+// WritePoint is single-record upserts from concurrent writers, each waiting
+// for its answer (durable) before sending the next.
+type WritePoint struct {
+	Writers  int
+	PerSec   float64
+	P50, P99 time.Duration
 }
 
 // SweepPoint is one ef and client count.
@@ -138,6 +147,16 @@ func Run(train, test *dataset.Matrix, truth [][]int32, opt Options, progress io.
 	}
 	rep.GetP50, rep.GetP99, rep.GetQPS1 = median(p50s), median(p99s), medianF(qpss)
 	say(progress, "get: p50 %v, p99 %v, %.0f/s", rep.GetP50, rep.GetP99, rep.GetQPS1)
+
+	// Concurrent single-record writers: group commit lets them share fsyncs.
+	for _, writers := range []int{1, 4, 16, 64} {
+		p, err := writeLoad(ctx, c, coll, train, writers, 2*time.Second)
+		if err != nil {
+			return nil, err
+		}
+		rep.Writes = append(rep.Writes, p)
+		say(progress, "upserts, %d writers: %.0f/s, p50 %v, p99 %v", writers, p.PerSec, p.P50, p.P99)
+	}
 
 	// 1,000-record imports into fresh collections.
 	var acks, idx []time.Duration
@@ -264,6 +283,41 @@ func sweep(ctx context.Context, conns []*client.Client, coll string, test *datas
 		QPS: float64(n) / took.Seconds(), P50: percentile(lat, 50), P99: percentile(lat, 99)}, nil
 }
 
+// writeLoad runs writers goroutines upserting one record at a time for d,
+// over one multiplexed connection, and measures acknowledged writes.
+func writeLoad(ctx context.Context, c *client.Client, coll string, train *dataset.Matrix, writers int, d time.Duration) (WritePoint, error) {
+	var mu sync.Mutex
+	var lat []time.Duration
+	var firstErr error
+	deadline := time.Now().Add(d)
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			var mine []time.Duration
+			for i := 0; time.Now().Before(deadline); i++ {
+				row := (w*7919 + i) % train.Rows
+				t := time.Now()
+				_, err := c.Upsert(ctx, coll, client.Record{ID: fmt.Sprintf("w%d-%d", w, i), Vector: train.Row(row)})
+				if err != nil {
+					mu.Lock()
+					firstErr = err
+					mu.Unlock()
+					return
+				}
+				mine = append(mine, time.Since(t))
+			}
+			mu.Lock()
+			lat = append(lat, mine...)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return WritePoint{}, firstErr
+	}
+	return WritePoint{Writers: writers, PerSec: float64(len(lat)) / d.Seconds(), P50: percentile(lat, 50), P99: percentile(lat, 99)}, nil
+}
+
 func gets(ctx context.Context, c *client.Client, coll string, rows, n int) ([]time.Duration, time.Duration, error) {
 	r := rand.New(rand.NewPCG(1, 2))
 	lat := make([]time.Duration, n)
@@ -312,6 +366,11 @@ func (r *Report) WriteTables(w io.Writer) {
 	fmt.Fprintf(w, "| clients | ef | recall@10 | QPS | p50 | p99 |\n|---|---|---|---|---|---|\n")
 	for _, p := range r.Sweep {
 		fmt.Fprintf(w, "| %d | %d | %.4f | %.0f | %v | %v |\n", p.Clients, p.Ef, p.Recall, p.QPS, p.P50.Round(time.Microsecond), p.P99.Round(time.Microsecond))
+	}
+	fmt.Fprintf(w, "\nSingle-record upserts (784 dimensions), each writer waiting for its durable answer\n\n")
+	fmt.Fprintf(w, "| writers | upserts/s | p50 | p99 |\n|---|---|---|---|\n")
+	for _, p := range r.Writes {
+		fmt.Fprintf(w, "| %d | %.0f | %v | %v |\n", p.Writers, p.PerSec, p.P50.Round(time.Microsecond), p.P99.Round(time.Microsecond))
 	}
 	fmt.Fprintf(w, "\n| figure | value |\n|---|---|\n")
 	row := func(name string, v any) { fmt.Fprintf(w, "| %s | %v |\n", name, v) }

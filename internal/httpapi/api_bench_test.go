@@ -75,7 +75,7 @@ func BenchmarkGetRecord(b *testing.B) {
 	i := 0
 	for b.Loop() {
 		rec := httptest.NewRecorder()
-		a.ServeHTTP(rec, httptest.NewRequest("GET", fmt.Sprintf("/v1/collections/c/records/r%d", i%100), nil))
+		a.ServeHTTP(rec, httptest.NewRequest("GET", fmt.Sprintf("/v1/collections/c/records/r%d?vector_b64=1", i%100), nil))
 		if rec.Code != http.StatusOK {
 			b.Fatal(rec.Body.String())
 		}

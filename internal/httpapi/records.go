@@ -177,9 +177,7 @@ func (a *API) listRecords(w http.ResponseWriter, r *http.Request) {
 	} else {
 		body = append(body, "null"...)
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusOK)
-	w.Write(append(body, "}\n"...))
+	writeBody(w, http.StatusOK, append(body, "}\n"...))
 }
 
 func (a *API) exportRecords(w http.ResponseWriter, r *http.Request) {

@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/hippo-db/hippo/internal/feed"
 	"github.com/hippo-db/hippo/internal/store"
 )
 
@@ -30,6 +31,11 @@ type Options struct {
 	// snapshotted; 0 means 5 minutes, negative disables periodic snapshots
 	// (they are still written on Close).
 	SnapshotInterval time.Duration
+	// FeedCapacity is how many recent events the change feed keeps in
+	// memory for live subscribers; 0 means feed.DefaultCapacity.
+	FeedCapacity int
+	// Retention bounds the change log; the zero value keeps everything.
+	Retention Retention
 }
 
 // Engine is an open Hippo database. All methods are safe for concurrent use.
@@ -43,6 +49,8 @@ type Engine struct {
 	quit          chan struct{} // closed by Close
 	committerDone chan struct{}
 	snapshotDone  chan struct{}
+	retentionDone chan struct{}
+	hub           *feed.Hub
 	closeOnce     sync.Once
 	closeErr      error
 
@@ -88,6 +96,7 @@ func Open(opts Options) (*Engine, error) {
 		quit:          make(chan struct{}),
 		committerDone: make(chan struct{}),
 		snapshotDone:  make(chan struct{}),
+		retentionDone: make(chan struct{}),
 	}
 	e.mu.collections = make(map[string]*Collection)
 	if err := e.recover(); err != nil {
@@ -98,8 +107,10 @@ func Open(opts Options) (*Engine, error) {
 		c.startIndexer(opts.IndexWorkers)
 		c.notifyIndexer()
 	}
+	e.hub = feed.New(st, e.seq, opts.FeedCapacity)
 	go e.commitLoop()
 	go e.snapshotLoop()
+	go e.retentionLoop()
 	return e, nil
 }
 
@@ -110,6 +121,8 @@ func (e *Engine) Close() error {
 		close(e.quit)
 		<-e.committerDone
 		<-e.snapshotDone
+		<-e.retentionDone
+		e.hub.Close()
 		for _, c := range e.allCollections() {
 			c.stopIndexer()
 		}
@@ -137,6 +150,9 @@ func (e *Engine) brokenErr() error {
 // LastSeq returns the seq of the last committed write; a read that starts
 // after a write was answered sees at least that write's seq.
 func (e *Engine) LastSeq() uint64 { return e.lastSeq.Load() }
+
+// Feed returns the change feed hub.
+func (e *Engine) Feed() *feed.Hub { return e.hub }
 
 // Ready reports nil when the engine accepts reads and writes.
 func (e *Engine) Ready() error {

@@ -7,6 +7,8 @@ func (e *Engine) crashForTest() {
 		close(e.quit)
 		<-e.committerDone
 		<-e.snapshotDone
+		<-e.retentionDone
+		e.hub.Close()
 		for _, c := range e.allCollections() {
 			c.stopIndexer()
 		}

@@ -88,7 +88,7 @@ func (e *Engine) snapshotIfChanged(c *Collection) error {
 	c.mu.RLock()
 	applied := c.mu.appliedSeq
 	c.mu.RUnlock()
-	if applied == c.snapshotSeq.Load() && c.linkedBelow.Load() == c.snapshotLinked.Load() {
+	if applied <= c.snapshotSeq.Load() && c.linkedBelow.Load() == c.snapshotLinked.Load() {
 		return nil
 	}
 	return e.writeSnapshot(c)
@@ -114,7 +114,11 @@ func (e *Engine) writeSnapshot(c *Collection) error {
 	crc := crc32.New(castagnoli)
 	w := bufio.NewWriterSize(io.MultiWriter(f, crc), 1<<20)
 
-	seq := c.mu.appliedSeq
+	// The snapshot covers every change up to the last committed seq, not
+	// just this collection's last change: under c.mu no change to it is half
+	// applied, and every change up to lastSeq was applied before lastSeq was
+	// stored. Recording the larger seq lets retention trim the log up to it.
+	seq := max(c.mu.appliedSeq, e.lastSeq.Load())
 	linked := c.linkedBelow.Load()
 	hdr := make([]byte, 0, snapshotHeader)
 	hdr = append(hdr, snapshotMagic...)

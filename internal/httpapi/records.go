@@ -13,6 +13,7 @@ import (
 	"strconv"
 
 	"github.com/hippo-db/hippo/internal/engine"
+	"github.com/hippo-db/hippo/internal/wire"
 )
 
 // wireRecordIn is a record as clients send it. The time and seq fields of an
@@ -169,11 +170,11 @@ func (a *API) listRecords(w http.ResponseWriter, r *http.Request) {
 		if i > 0 {
 			body = append(body, ',')
 		}
-		body = appendRecordJSON(body, rec, b64)
+		body = wire.AppendRecord(body, rec, b64)
 	}
 	body = append(body, `],"next_cursor":`...)
 	if next != "" {
-		body = appendJSONString(body, base64.RawURLEncoding.EncodeToString([]byte(next)))
+		body = wire.AppendString(body, base64.RawURLEncoding.EncodeToString([]byte(next)))
 	} else {
 		body = append(body, "null"...)
 	}
@@ -201,7 +202,7 @@ func (a *API) exportRecords(w http.ResponseWriter, r *http.Request) {
 			bw.Flush()
 			panic(http.ErrAbortHandler)
 		}
-		line = append(appendRecordJSON(line[:0], rec, b64), '\n')
+		line = append(wire.AppendRecord(line[:0], rec, b64), '\n')
 		if _, err := bw.Write(line); err != nil {
 			return // the client went away
 		}

@@ -9,6 +9,7 @@ import (
 	"strconv"
 
 	"github.com/hippo-db/hippo/internal/engine"
+	"github.com/hippo-db/hippo/internal/wire"
 )
 
 // jsonVector is a vector as a JSON array of numbers. It parses without
@@ -57,18 +58,7 @@ func (v *jsonVector) UnmarshalJSON(b []byte) error {
 
 // MarshalJSON implements json.Marshaler with the shortest float32 form.
 func (v jsonVector) MarshalJSON() ([]byte, error) {
-	return appendVector(make([]byte, 0, 2+len(v)*10), v), nil
-}
-
-func appendVector(b []byte, v []float32) []byte {
-	b = append(b, '[')
-	for i, f := range v {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = strconv.AppendFloat(b, float64(f), 'g', -1, 32)
-	}
-	return append(b, ']')
+	return wire.AppendVector(make([]byte, 0, 2+len(v)*10), v), nil
 }
 
 // decodeVectorB64 decodes standard base64 of little-endian float32 values.

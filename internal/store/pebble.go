@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"iter"
 	"sync"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -226,6 +227,57 @@ func (s *Pebble) Events(from uint64) iter.Seq2[*Event, error] {
 			yield(nil, fmt.Errorf("read events: %w", err))
 		}
 	}
+}
+
+// OldestSeq implements Store.
+func (s *Pebble) OldestSeq() (uint64, error) {
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixEvent}, UpperBound: []byte{prefixEvent + 1}})
+	if err != nil {
+		return 0, fmt.Errorf("oldest seq: %w", err)
+	}
+	defer it.Close()
+	if it.First() {
+		if k := it.Key(); len(k) == 9 {
+			return binary.BigEndian.Uint64(k[1:]), nil
+		}
+		return 0, fmt.Errorf("%w: event key %x", ErrCorrupt, it.Key())
+	}
+	if err := it.Error(); err != nil {
+		return 0, fmt.Errorf("oldest seq: %w", err)
+	}
+	last, err := s.LastSeq()
+	return last + 1, err
+}
+
+// TrimEvents implements Store.
+func (s *Pebble) TrimEvents(before uint64) error {
+	b := s.db.NewBatch()
+	defer b.Close()
+	b.DeleteRange(eventKey(0), eventKey(before), nil)
+	if err := b.Commit(pebble.Sync); err != nil {
+		return fmt.Errorf("trim events: %w", err)
+	}
+	return nil
+}
+
+// EventBytes implements Store.
+func (s *Pebble) EventBytes(from, to uint64) (uint64, error) {
+	n, err := s.db.EstimateDiskUsage(eventKey(from), eventKey(to))
+	if err != nil {
+		return 0, fmt.Errorf("event bytes: %w", err)
+	}
+	return n, nil
+}
+
+// EventTime implements Store.
+func (s *Pebble) EventTime(from uint64) (time.Time, uint64, bool, error) {
+	for e, err := range s.Events(from) {
+		if err != nil {
+			return time.Time{}, 0, false, err
+		}
+		return e.Time, e.Seq, true, nil
+	}
+	return time.Time{}, 0, false, nil
 }
 
 // Close implements Store.

@@ -122,6 +122,17 @@ type Store interface {
 	// Events yields committed events with seq >= from, in seq order, as of
 	// the call. The iteration stops at the first error.
 	Events(from uint64) iter.Seq2[*Event, error]
+	// OldestSeq returns the seq of the oldest retained event: 1 if nothing
+	// was ever trimmed, LastSeq()+1 if the log is empty.
+	OldestSeq() (uint64, error)
+	// TrimEvents deletes the events with seq < before, durably.
+	TrimEvents(before uint64) error
+	// EventBytes estimates the bytes on disk of the events with seq in
+	// [from, to).
+	EventBytes(from, to uint64) (uint64, error)
+	// EventTime returns the time of the first retained event with seq >=
+	// from, and its seq; ok is false if there is none.
+	EventTime(from uint64) (t time.Time, seq uint64, ok bool, err error)
 	// Close flushes and closes the store. Calls after Close return ErrClosed.
 	Close() error
 }

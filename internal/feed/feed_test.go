@@ -1,0 +1,207 @@
+package feed
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/hippo-db/hippo/internal/store"
+)
+
+var t0 = time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC)
+
+// testLog is a real Pebble store (in memory) that tests commit events to.
+type testLog struct {
+	t     *testing.T
+	store *store.Pebble
+	seq   uint64
+	coll  store.Collection
+}
+
+func newLog(t *testing.T) *testLog {
+	s, err := store.OpenPebble("db", vfs.NewMem())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	l := &testLog{t: t, store: s, coll: store.Collection{ID: 1, Name: "a", Dimension: 1, Metric: "l2", CreatedAt: t0}}
+	l.commit(store.Event{Op: store.OpCollectionCreated, Collection: l.coll})
+	return l
+}
+
+func (l *testLog) commit(events ...store.Event) uint64 {
+	for i := range events {
+		l.seq++
+		events[i].Seq = l.seq
+		events[i].Time = t0
+		if events[i].Record != nil {
+			events[i].Record.Seq = l.seq
+		}
+	}
+	if err := l.store.Commit(events); err != nil {
+		l.t.Fatal(err)
+	}
+	return l.seq
+}
+
+func (l *testLog) upsert(coll store.Collection, id string) uint64 {
+	return l.commit(store.Event{Op: store.OpRecordUpserted, Collection: coll, RecordID: id,
+		Record: &store.Record{ID: id, Vector: []float32{1}, CreatedAt: t0, UpdatedAt: t0}})
+}
+
+func next(t *testing.T, s *Subscription, max int) []*Entry {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	out, err := s.Next(ctx, max)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func seqs(es []*Entry) string {
+	var b strings.Builder
+	for _, e := range es {
+		fmt.Fprintf(&b, "%d ", e.Seq())
+	}
+	return strings.TrimSpace(b.String())
+}
+
+func TestLiveAndHistoryInOrder(t *testing.T) {
+	l := newLog(t)
+	l.upsert(l.coll, "x") // seq 2
+	h := New(l.store, l.seq, 8)
+	defer h.Close()
+	live, _ := h.Subscribe(h.Last(), Filter{})
+	history, _ := h.Subscribe(0, Filter{})
+	for i := range 20 {
+		h.Publish(l.upsert(l.coll, fmt.Sprint("r", i)))
+	}
+	var got []*Entry
+	for len(got) < 20 {
+		got = append(got, next(t, live, 7)...)
+	}
+	if seqs(got) != "3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22" {
+		t.Fatalf("live: %s", seqs(got))
+	}
+	got = nil
+	for len(got) < 22 {
+		got = append(got, next(t, history, 5)...)
+	}
+	if seqs(got[:3]) != "1 2 3" || got[21].Seq() != 22 {
+		t.Fatalf("history: %s", seqs(got))
+	}
+	if string(got[0].JSON(NoRecords)) != `{"seq":1,"type":"collection.created","collection":"a","time":"2026-11-22T08:00:00Z"}` {
+		t.Fatalf("json: %s", got[0].JSON(NoRecords))
+	}
+	if js := string(got[1].JSON(RecordsJSON)); !strings.Contains(js, `"record":{"id":"x","vector":[1]`) {
+		t.Fatalf("record json: %s", js)
+	}
+	if js := string(got[1].JSON(RecordsBase64)); !strings.Contains(js, `"vector_b64":"AACAPw=="`) {
+		t.Fatalf("b64 json: %s", js)
+	}
+}
+
+func TestFilterAndSupersededRecords(t *testing.T) {
+	l := newLog(t)
+	other := store.Collection{ID: 2, Name: "b", Dimension: 1, Metric: "l2", CreatedAt: t0}
+	h := New(l.store, l.seq, 4)
+	defer h.Close()
+	sub, _ := h.Subscribe(h.Last(), Filter{Collections: map[string]bool{"b": true}, Types: map[string]bool{"record.upserted": true}})
+	l.commit(store.Event{Op: store.OpCollectionCreated, Collection: other}) // 2
+	l.upsert(l.coll, "x")                                                    // 3
+	l.upsert(other, "y")                                                     // 4
+	l.upsert(other, "y")                                                     // 5: supersedes 4
+	h.Publish(l.commit(store.Event{Op: store.OpRecordDeleted, Collection: other, RecordID: "y"}))
+	got := next(t, sub, 10)
+	if seqs(got) != "4 5" {
+		t.Fatalf("filtered: %s", seqs(got))
+	}
+	for _, e := range got {
+		if strings.Contains(string(e.JSON(RecordsJSON)), `"record"`) {
+			t.Fatalf("seq %d carries a record that was replaced or deleted since: %s", e.Seq(), e.JSON(RecordsJSON))
+		}
+	}
+	if sub.Position() != 6 {
+		t.Fatalf("position %d: skipped events must advance it", sub.Position())
+	}
+}
+
+// A reader that stops reading falls behind the ring; it catches up from the
+// log without loss, and the hub's memory stays at the ring's capacity.
+func TestSlowSubscriberCatchesUp(t *testing.T) {
+	l := newLog(t)
+	h := New(l.store, l.seq, 16)
+	defer h.Close()
+	slow, _ := h.Subscribe(h.Last(), Filter{})
+	for i := range 1000 {
+		h.Publish(l.upsert(l.coll, fmt.Sprint("r", i%50)))
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for h.Last() != l.seq && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	var got []*Entry
+	for len(got) < 1000 {
+		got = append(got, next(t, slow, 100)...)
+	}
+	for i, e := range got {
+		if e.Seq() != uint64(i)+2 {
+			t.Fatalf("entry %d has seq %d", i, e.Seq())
+		}
+	}
+	h.mu.Lock()
+	held := 0
+	for _, e := range h.mu.ring {
+		if e != nil {
+			held++
+		}
+	}
+	h.mu.Unlock()
+	if held > 16 {
+		t.Fatalf("ring holds %d entries", held)
+	}
+}
+
+func TestGapIsExplicit(t *testing.T) {
+	l := newLog(t)
+	for i := range 10 {
+		l.upsert(l.coll, fmt.Sprint(i))
+	}
+	if err := l.store.TrimEvents(6); err != nil {
+		t.Fatal(err)
+	}
+	h := New(l.store, l.seq, 4)
+	defer h.Close()
+	_, err := h.Subscribe(2, Filter{})
+	var gap *GapError
+	if !errors.As(err, &gap) || gap.Requested != 3 || gap.Oldest != 6 {
+		t.Fatalf("subscribe before the oldest: %v", err)
+	}
+	sub, err := h.Subscribe(gap.Oldest-1, Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := seqs(next(t, sub, 100)); got != "6 7 8 9 10 11" {
+		t.Fatalf("from the oldest: %s", got)
+	}
+	// Trimmed while a subscriber lags behind: it is told, not skipped ahead.
+	lag, _ := h.Subscribe(7, Filter{})
+	for range 10 {
+		h.Publish(l.upsert(l.coll, "z"))
+	}
+	for h.Last() != l.seq {
+		time.Sleep(time.Millisecond)
+	}
+	l.store.TrimEvents(15)
+	_, err = lag.Next(context.Background(), 3)
+	if !errors.As(err, &gap) || gap.Requested != 8 {
+		t.Fatalf("lagging subscriber after a trim: %v", err)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -43,6 +44,8 @@ type serveConfig struct {
 	indexWorkers     int
 	logLevel         string
 	shutdownTimeout  time.Duration
+	feedCapacity     int
+	retention        engine.Retention
 }
 
 func serve(args []string, stdout, stderr io.Writer) int {
@@ -54,14 +57,25 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	fs.Var(&cfg.listen, "listen",
 		"address to serve on; repeat for several: host:port for TCP, unix:PATH for a Unix socket\n"+
 			"(env HIPPO_LISTEN, comma-separated; default 127.0.0.1:7700 and unix:DATA-DIR/hippo.sock)")
-	interval, err := time.ParseDuration(envOr("HIPPO_SNAPSHOT_INTERVAL", "5m"))
-	if err != nil {
-		fmt.Fprintf(stderr, "hippo serve: HIPPO_SNAPSHOT_INTERVAL: %v\n", err)
+	if err := durationFlag(fs, &cfg.snapshotInterval, "snapshot-interval", "HIPPO_SNAPSHOT_INTERVAL", 5*time.Minute,
+		"how often changed indexes are snapshotted; negative: only at shutdown (env HIPPO_SNAPSHOT_INTERVAL)"); err != nil {
+		fmt.Fprintf(stderr, "hippo serve: %v\n", err)
 		return 2
 	}
-	fs.DurationVar(&cfg.snapshotInterval, "snapshot-interval", interval,
-		"how often changed indexes are snapshotted; negative: only at shutdown (env HIPPO_SNAPSHOT_INTERVAL)")
 	fs.IntVar(&cfg.indexWorkers, "index-workers", 0, "goroutines that build the vector index; 0: one per CPU")
+	fs.IntVar(&cfg.feedCapacity, "feed-memory-events", 0, "recent change-feed events kept in memory for live subscribers; 0: 4096")
+	if err := durationFlag(fs, &cfg.retention.MaxAge, "feed-retain-age", "HIPPO_FEED_RETAIN_AGE", 0,
+		"trim change-feed events older than this; 0 keeps them (env HIPPO_FEED_RETAIN_AGE)"); err != nil {
+		fmt.Fprintf(stderr, "hippo serve: %v\n", err)
+		return 2
+	}
+	retainBytes, err := strconv.ParseInt(envOr("HIPPO_FEED_RETAIN_BYTES", "0"), 10, 64)
+	if err != nil {
+		fmt.Fprintf(stderr, "hippo serve: HIPPO_FEED_RETAIN_BYTES: %v\n", err)
+		return 2
+	}
+	fs.Int64Var(&cfg.retention.MaxBytes, "feed-retain-bytes", retainBytes,
+		"trim the oldest change-feed events beyond about this many bytes on disk; 0: no limit (env HIPPO_FEED_RETAIN_BYTES)")
 	fs.StringVar(&cfg.logLevel, "log-level", envOr("HIPPO_LOG_LEVEL", "info"), "debug, info, warn or error (env HIPPO_LOG_LEVEL)")
 	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long shutdown waits for requests in flight")
 	fs.Usage = func() {
@@ -98,6 +112,19 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// durationFlag defines a duration flag whose default comes from env.
+func durationFlag(fs *flag.FlagSet, p *time.Duration, name, env string, def time.Duration, usage string) error {
+	d := def
+	if v, ok := os.LookupEnv(env); ok {
+		var err error
+		if d, err = time.ParseDuration(v); err != nil {
+			return fmt.Errorf("%s: %v", env, err)
+		}
+	}
+	fs.DurationVar(p, name, d, usage)
+	return nil
+}
+
 // run serves until SIGINT or SIGTERM, then shuts down in order: stop taking
 // connections, finish requests, close the engine (which snapshots indexes).
 func run(cfg serveConfig, log *slog.Logger) error {
@@ -107,6 +134,8 @@ func run(cfg serveConfig, log *slog.Logger) error {
 		Logger:           log,
 		IndexWorkers:     cfg.indexWorkers,
 		SnapshotInterval: cfg.snapshotInterval,
+		FeedCapacity:     cfg.feedCapacity,
+		Retention:        cfg.retention,
 	})
 	if err != nil {
 		return err
@@ -126,13 +155,15 @@ func run(cfg serveConfig, log *slog.Logger) error {
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)
 	protocols.SetUnencryptedHTTP2(true)
+	api := httpapi.New(eng, httpapi.Options{Logger: log})
 	srv := &http.Server{
-		Handler:           httpapi.New(eng, httpapi.Options{Logger: log}),
+		Handler:           api,
 		Protocols:         &protocols,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	srv.RegisterOnShutdown(api.Shutdown)
 	errc := make(chan error, len(listeners))
 	var wg sync.WaitGroup
 	for _, l := range listeners {

@@ -154,6 +154,10 @@ func (e *Engine) LastSeq() uint64 { return e.lastSeq.Load() }
 // Feed returns the change feed hub.
 func (e *Engine) Feed() *feed.Hub { return e.hub }
 
+// OldestSeq returns the oldest seq the change log still holds (LastSeq+1 when
+// it holds none).
+func (e *Engine) OldestSeq() (uint64, error) { return e.store.OldestSeq() }
+
 // Ready reports nil when the engine accepts reads and writes.
 func (e *Engine) Ready() error {
 	select {

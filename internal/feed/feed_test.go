@@ -115,9 +115,9 @@ func TestFilterAndSupersededRecords(t *testing.T) {
 	defer h.Close()
 	sub, _ := h.Subscribe(h.Last(), Filter{Collections: map[string]bool{"b": true}, Types: map[string]bool{"record.upserted": true}})
 	l.commit(store.Event{Op: store.OpCollectionCreated, Collection: other}) // 2
-	l.upsert(l.coll, "x")                                                    // 3
-	l.upsert(other, "y")                                                     // 4
-	l.upsert(other, "y")                                                     // 5: supersedes 4
+	l.upsert(l.coll, "x")                                                   // 3
+	l.upsert(other, "y")                                                    // 4
+	l.upsert(other, "y")                                                    // 5: supersedes 4
 	h.Publish(l.commit(store.Event{Op: store.OpRecordDeleted, Collection: other, RecordID: "y"}))
 	got := next(t, sub, 10)
 	if seqs(got) != "4 5" {

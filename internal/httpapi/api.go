@@ -4,6 +4,7 @@ package httpapi
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"time"
 
 	"github.com/hippo-db/hippo/internal/engine"
 )
@@ -48,22 +50,33 @@ type Route struct {
 // Options configure the API.
 type Options struct {
 	Logger *slog.Logger
+	// Heartbeat is how often an idle event stream gets a keep-alive; 0
+	// means 15 s.
+	Heartbeat time.Duration
 }
 
 // API is the HTTP handler of Hippo's API. It is safe for concurrent use.
 type API struct {
-	engine *engine.Engine
-	log    *slog.Logger
-	mux    *http.ServeMux
-	routes []Route
+	engine    *engine.Engine
+	log       *slog.Logger
+	mux       *http.ServeMux
+	routes    []Route
+	heartbeat time.Duration
+	// closing is cancelled by Shutdown: streams end so the server can stop.
+	closing  context.Context
+	shutdown context.CancelFunc
 }
 
 // New returns the API over e.
 func New(e *engine.Engine, opts Options) *API {
-	a := &API{engine: e, log: opts.Logger, mux: http.NewServeMux()}
+	a := &API{engine: e, log: opts.Logger, mux: http.NewServeMux(), heartbeat: opts.Heartbeat}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
 	}
+	if a.heartbeat <= 0 {
+		a.heartbeat = defaultHeartbeat
+	}
+	a.closing, a.shutdown = context.WithCancel(context.Background())
 	a.routes = []Route{
 		{"GET", "/healthz", ClassRead, a.healthz},
 		{"GET", "/readyz", ClassRead, a.readyz},
@@ -80,12 +93,18 @@ func New(e *engine.Engine, opts Options) *API {
 		{"GET", "/v1/collections/{collection}/export", ClassRead, a.exportRecords},
 		{"POST", "/v1/collections/{collection}/search", ClassRead, a.search},
 		{"POST", "/v1/collections/{collection}/search/batch", ClassRead, a.searchBatch},
+		{"GET", "/v1/events", ClassRead, a.events},
 	}
 	for _, rt := range a.routes {
 		a.mux.HandleFunc(rt.Method+" "+rt.Pattern, rt.handle)
 	}
 	return a
 }
+
+// Shutdown ends every event stream, so that http.Server.Shutdown need not
+// wait for them; subscribers resume from their last seq. Register it with
+// http.Server.RegisterOnShutdown.
+func (a *API) Shutdown() { a.shutdown() }
 
 // Routes returns the route table.
 func (a *API) Routes() []Route { return append([]Route(nil), a.routes...) }
@@ -249,10 +268,16 @@ func (a *API) readyz(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "unavailable", "error": ae})
 		return
 	}
+	oldest, err := a.engine.OldestSeq()
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
 	writeJSON(w, http.StatusOK, map[string]any{
 		"status":      "ready",
 		"seq":         a.engine.LastSeq(),
 		"collections": len(a.engine.Collections()),
 		"store":       map[string]any{"kind": "pebble", "state": "open"},
+		"feed":        map[string]any{"oldest_seq": oldest, "last_seq": a.engine.Feed().Last()},
 	})
 }

@@ -29,6 +29,8 @@ var codeStatus = map[string]int{
 	"unauthenticated":        http.StatusUnauthorized,
 	"permission_denied":      http.StatusForbidden,
 	"not_found":              http.StatusNotFound,
+	"not_acceptable":         http.StatusNotAcceptable,
+	"gone":                   http.StatusGone,
 	"method_not_allowed":     http.StatusMethodNotAllowed,
 	"conflict":               http.StatusConflict,
 	"payload_too_large":      http.StatusRequestEntityTooLarge,

@@ -166,3 +166,46 @@ func FuzzDecodeEvent(f *testing.F) {
 		}
 	})
 }
+
+func TestTrimAndEventBytes(t *testing.T) {
+	s, err := OpenPebble(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	coll := Collection{ID: 1, Name: "c"}
+	var events []Event
+	for seq := uint64(1); seq <= 2000; seq++ {
+		events = append(events, Event{Seq: seq, Op: OpRecordDeleted, Time: t0.Add(time.Duration(seq) * time.Second), Collection: coll, RecordID: fmt.Sprint("record-", seq)})
+	}
+	if err := s.Commit(events); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.db.Flush(); err != nil { // size estimates count flushed data
+		t.Fatal(err)
+	}
+	all, _ := s.EventBytes(1, 2001)
+	half, _ := s.EventBytes(1001, 2001)
+	if all == 0 || half == 0 || half >= all {
+		t.Fatalf("estimates: all %d, second half %d", all, half)
+	}
+	tm, seq, ok, err := s.EventTime(1500)
+	if err != nil || !ok || seq != 1500 || !tm.Equal(t0.Add(1500*time.Second)) {
+		t.Fatalf("event time: %v %d %v %v", tm, seq, ok, err)
+	}
+	if oldest, _ := s.OldestSeq(); oldest != 1 {
+		t.Fatalf("oldest %d", oldest)
+	}
+	if err := s.TrimEvents(1200); err != nil {
+		t.Fatal(err)
+	}
+	if oldest, _ := s.OldestSeq(); oldest != 1200 {
+		t.Fatalf("oldest after trim %d", oldest)
+	}
+	if err := s.TrimEvents(2001); err != nil {
+		t.Fatal(err)
+	}
+	if oldest, _ := s.OldestSeq(); oldest != 2001 {
+		t.Fatalf("oldest of an empty log %d, want last+1", oldest)
+	}
+}

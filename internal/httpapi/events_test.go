@@ -1,0 +1,205 @@
+package httpapi
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hippo-db/hippo/internal/engine"
+)
+
+// stream opens GET path and returns a reader of its lines.
+func stream(t *testing.T, srv *httptest.Server, path string, header map[string]string) (*bufio.Reader, *http.Response) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+path, nil)
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { resp.Body.Close() })
+	return bufio.NewReader(resp.Body), resp
+}
+
+// sseEvents reads n SSE events and returns their ids and data.
+func sseEvents(t *testing.T, r *bufio.Reader, n int) (ids, data []string) {
+	t.Helper()
+	for len(data) < n {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			t.Fatalf("after %d events: %v", len(data), err)
+		}
+		line = strings.TrimRight(line, "\n")
+		switch {
+		case strings.HasPrefix(line, "id: "):
+			ids = append(ids, line[4:])
+		case strings.HasPrefix(line, "data: "):
+			data = append(data, line[6:])
+		}
+	}
+	return ids, data
+}
+
+func ndjsonLines(t *testing.T, r *bufio.Reader, n int) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for len(out) < n {
+		line, err := r.ReadBytes('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(strings.TrimSpace(string(line))) == 0 {
+			continue // heartbeat
+		}
+		var m map[string]any
+		if err := json.Unmarshal(line, &m); err != nil {
+			t.Fatalf("%q: %v", line, err)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+func TestEventsSSEAndNDJSON(t *testing.T) {
+	srv, _ := newServer(t)
+	live, resp := stream(t, srv, "/v1/events", map[string]string{"Accept": "text/event-stream"})
+	if resp.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("content type %q", resp.Header.Get("Content-Type"))
+	}
+	live.ReadString('\n') // retry:
+	live.ReadString('\n')
+	do(t, srv, "PUT", "/v1/collections/a", "", `{"dimension":2,"metric":"l2"}`)
+	do(t, srv, "PUT", "/v1/collections/b", "", `{"dimension":2,"metric":"l2"}`)
+	do(t, srv, "PUT", "/v1/collections/a/records/x", "", `{"vector":[1,2],"text":"hi"}`)
+	do(t, srv, "PUT", "/v1/collections/b/records/y", "", `{"vector":[3,4]}`)
+	do(t, srv, "DELETE", "/v1/collections/a/records/x", "", "")
+	ids, data := sseEvents(t, live, 5)
+	if strings.Join(ids, ",") != "1,2,3,4,5" {
+		t.Fatalf("ids %v", ids)
+	}
+	var ev map[string]any
+	json.Unmarshal([]byte(data[2]), &ev)
+	rec, _ := ev["record"].(map[string]any)
+	if ev["type"] != "record.upserted" || ev["collection"] != "a" || ev["id"] != "x" || rec["text"] != nil && rec["text"] != "hi" {
+		t.Fatalf("event 3: %s", data[2])
+	}
+
+	// Resume after 2 with Last-Event-ID; filters on collection and type.
+	r, _ := stream(t, srv, "/v1/events?collections=b&types=record.upserted", map[string]string{"Accept": "text/event-stream", "Last-Event-ID": "2"})
+	ids, _ = sseEvents(t, r, 1)
+	if ids[0] != "4" {
+		t.Fatalf("filtered resume: %v", ids)
+	}
+	// NDJSON from 0, events only, vectors not wanted.
+	nd, resp := stream(t, srv, "/v1/events?from=0&records=false", nil)
+	if resp.Header.Get("Content-Type") != "application/x-ndjson" {
+		t.Fatalf("content type %q", resp.Header.Get("Content-Type"))
+	}
+	lines := ndjsonLines(t, nd, 5)
+	for i, l := range lines {
+		if l["seq"] != float64(i+1) || l["record"] != nil {
+			t.Fatalf("line %d: %v", i, l)
+		}
+	}
+	// from=3 starts after 3.
+	nd, _ = stream(t, srv, "/v1/events?from=3", nil)
+	if l := ndjsonLines(t, nd, 1); l[0]["seq"] != 4.0 {
+		t.Fatalf("from=3: %v", l)
+	}
+}
+
+func TestEventsBadRequests(t *testing.T) {
+	srv, _ := newServer(t)
+	for _, tc := range []struct {
+		path   string
+		accept string
+		status int
+	}{
+		{"/v1/events?types=record.bogus", "", 400},
+		{"/v1/events?collections=bad*name", "", 400},
+		{"/v1/events?from=-1", "", 400},
+		{"/v1/events?records=maybe", "", 400},
+		{"/v1/events?on_gap=ignore", "", 400},
+		{"/v1/events", "text/html", 406},
+	} {
+		a := doAccept(t, srv, tc.path, tc.accept)
+		if a.status != tc.status || a.code() == "" {
+			t.Errorf("%s: %d %s", tc.path, a.status, a.raw)
+		}
+	}
+}
+
+func doAccept(t *testing.T, srv *httptest.Server, path, accept string) answer {
+	req, _ := http.NewRequest("GET", srv.URL+path, nil)
+	if accept != "" {
+		req.Header.Set("Accept", accept)
+	}
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var a answer
+	a.status = resp.StatusCode
+	json.NewDecoder(resp.Body).Decode(&a.body)
+	b, _ := json.Marshal(a.body)
+	a.raw = string(b)
+	return a
+}
+
+func TestEventsGapAndShutdown(t *testing.T) {
+	e, err := engine.Open(engine.Options{Dir: t.TempDir(), SnapshotInterval: -1,
+		Retention: engine.Retention{MaxAge: time.Millisecond, Interval: 20 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := New(e, Options{})
+	srv := httptest.NewServer(api)
+	defer func() { srv.Close(); e.Close() }()
+	do(t, srv, "PUT", "/v1/collections/a", "", `{"dimension":1,"metric":"l2"}`)
+	do(t, srv, "PUT", "/v1/collections/a/records/x", "", `{"vector":[1]}`)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if oldest, _ := e.OldestSeq(); oldest > 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("retention did not trim")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if a := doAccept(t, srv, "/v1/events?from=0&on_gap=fail", ""); a.status != 410 || a.code() != "gone" {
+		t.Fatalf("on_gap=fail: %d %s", a.status, a.raw)
+	}
+	r, _ := stream(t, srv, "/v1/events?from=0", nil)
+	do(t, srv, "PUT", "/v1/collections/a/records/y", "", `{"vector":[2]}`)
+	lines := ndjsonLines(t, r, 2)
+	if lines[0]["type"] != "feed.gap" || lines[0]["requested_seq"] != 1.0 || lines[1]["id"] != "y" {
+		t.Fatalf("gap then events: %v", lines)
+	}
+	// Shutdown ends open streams.
+	done := make(chan struct{})
+	go func() {
+		for {
+			if _, err := r.ReadByte(); err != nil {
+				close(done)
+				return
+			}
+		}
+	}()
+	api.Shutdown()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("stream still open after Shutdown")
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"iter"
 	"sync"
+	"sync/atomic"
 
 	"github.com/hippo-db/hippo/internal/store"
 	"github.com/hippo-db/hippo/internal/wire"
@@ -47,9 +48,13 @@ const (
 
 // Entry is one event, shared by every subscriber that receives it.
 type Entry struct {
-	Event  *store.Event
-	record *store.Record // the version an upsert wrote, if still current when read
-	enc    [numFormats]struct {
+	Event *store.Event
+	src   Source
+	// The record an upsert wrote, looked up at the first encoding that
+	// needs it, so events nobody asks records for cost no read.
+	recordOnce sync.Once
+	record     *store.Record
+	enc        [numFormats]struct {
 		once sync.Once
 		json []byte
 	}
@@ -62,32 +67,32 @@ func (e *Entry) Seq() uint64 { return e.Event.Seq }
 func (e *Entry) JSON(f Format) []byte {
 	enc := &e.enc[f]
 	enc.once.Do(func() {
-		rec := e.record
-		if f == NoRecords {
-			rec = nil
+		var rec *store.Record
+		if f != NoRecords {
+			rec = e.lookupRecord()
 		}
 		enc.json = wire.AppendEvent(nil, e.Event, rec, f == RecordsBase64)
 	})
 	return enc.json
 }
 
-// newEntry builds the entry of ev, looking up the record an upsert wrote. A
-// record replaced or deleted since is left out: the later event describes
-// what happened to it.
-func newEntry(src Source, ev *store.Event) (*Entry, error) {
-	e := &Entry{Event: ev}
-	if ev.Op == store.OpRecordUpserted {
-		r, err := src.Get(ev.Collection.ID, ev.RecordID)
-		switch {
-		case errors.Is(err, store.ErrNotFound):
-		case err != nil:
-			return nil, err
-		case r.Seq == ev.Seq:
+// lookupRecord returns the record an upsert wrote if it is still the current
+// version. A record replaced or deleted since is left out: the later event
+// says what happened to it. A read error also leaves it out (the event
+// itself is still right).
+func (e *Entry) lookupRecord() *store.Record {
+	e.recordOnce.Do(func() {
+		if e.Event.Op != store.OpRecordUpserted {
+			return
+		}
+		if r, err := e.src.Get(e.Event.Collection.ID, e.Event.RecordID); err == nil && r.Seq == e.Event.Seq {
 			e.record = r
 		}
-	}
-	return e, nil
+	})
+	return e.record
 }
+
+func newEntry(src Source, ev *store.Event) *Entry { return &Entry{Event: ev, src: src} }
 
 // Filter selects events by collection and type; an empty set admits all.
 type Filter struct {
@@ -111,6 +116,7 @@ func (f *Filter) admits(ev *store.Event) bool {
 type Hub struct {
 	src      Source
 	capacity int
+	subs     atomic.Int64  // open subscriptions
 	wake     chan struct{} // buffered(1): Publish was called
 	quit     chan struct{}
 	done     chan struct{}
@@ -197,6 +203,18 @@ func (h *Hub) run() {
 func (h *Hub) readPublished() error {
 	h.mu.Lock()
 	from, to := h.mu.last+1, h.mu.published
+	if from <= to && h.subs.Load() == 0 {
+		// Nobody listens: move on without reading. A later subscriber
+		// behind this point catches up from the log.
+		h.mu.last = to
+		if h.mu.first != 0 {
+			h.mu.first = 0
+			clear(h.mu.ring)
+		}
+		close(h.mu.changed)
+		h.mu.changed = make(chan struct{})
+		from = to + 1
+	}
 	h.mu.Unlock()
 	if from > to {
 		return nil
@@ -230,11 +248,7 @@ func (h *Hub) readPublished() error {
 		if ev.Seq > to {
 			break
 		}
-		e, err := newEntry(h.src, ev)
-		if err != nil {
-			return err
-		}
-		batch = append(batch, e)
+		batch = append(batch, newEntry(h.src, ev))
 		if len(batch) == 256 {
 			flush()
 		}
@@ -244,11 +258,21 @@ func (h *Hub) readPublished() error {
 }
 
 // Subscription is one subscriber's position in the feed. It is not safe for
-// concurrent use.
+// concurrent use. Close it when done: while no subscription is open the hub
+// does not read the log at all.
 type Subscription struct {
 	hub    *Hub
 	pos    uint64 // the last seq delivered or skipped
 	filter Filter
+	closed bool
+}
+
+// Close ends the subscription. It is safe to call more than once.
+func (s *Subscription) Close() {
+	if !s.closed {
+		s.closed = true
+		s.hub.subs.Add(-1)
+	}
 }
 
 // Subscribe returns a subscription that yields the events after seq `after`
@@ -262,6 +286,7 @@ func (h *Hub) Subscribe(after uint64, f Filter) (*Subscription, error) {
 	if after+1 < oldest {
 		return nil, &GapError{Requested: after + 1, Oldest: oldest}
 	}
+	h.subs.Add(1)
 	return &Subscription{hub: h, pos: after, filter: f}, nil
 }
 
@@ -335,11 +360,7 @@ func (s *Subscription) catchUp(last uint64, max int) ([]*Entry, error) {
 		s.pos = ev.Seq
 		scanned++
 		if s.filter.admits(ev) {
-			e, err := newEntry(s.hub.src, ev)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, e)
+			out = append(out, newEntry(s.hub.src, ev))
 		}
 		// Bound the work of one call even when the filter admits little.
 		if len(out) == max || scanned == 64*max {

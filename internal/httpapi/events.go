@@ -123,6 +123,11 @@ func (a *API) events(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
+	defer func() {
+		if sub != nil {
+			sub.Close()
+		}
+	}()
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	stop := context.AfterFunc(a.closing, cancel)
@@ -159,6 +164,9 @@ func (a *API) events(w http.ResponseWriter, r *http.Request) {
 			if sr.failOnGap {
 				flush()
 				return
+			}
+			if sub != nil {
+				sub.Close()
 			}
 			if sub, err = hub.Subscribe(gap.Oldest-1, sr.filter); err != nil {
 				if !errors.As(err, &gap) {

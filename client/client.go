@@ -42,6 +42,7 @@ type Client struct {
 	base      *url.URL        // scheme, host and path prefix of every request
 	hc        *http.Client    // sends the requests
 	transport *http.Transport // the Client's own transport; nil with WithHTTPClient
+	direct    *directTransport // WithHTTP1Pool's transport, over transport; nil otherwise
 
 	// streams holds a token for every request in flight, from sending it
 	// until its answer's body is closed, when the Client speaks HTTP/2 on
@@ -100,11 +101,17 @@ func New(addr string, opts ...Option) (*Client, error) {
 		c.hc = o.httpClient
 	} else {
 		c.transport = newTransport(ep, o.http1Pool)
+		var rt http.RoundTripper = c.transport
 		if o.http1Pool == 0 {
 			c.streams = make(chan struct{}, maxStreams)
+		} else if ep.base.Scheme == "http" {
+			c.direct = newDirectTransport(func(ctx context.Context) (net.Conn, error) {
+				return c.transport.DialContext(ctx, "tcp", ep.base.Host)
+			}, o.http1Pool, c.transport)
+			rt = c.direct
 		}
 		c.hc = &http.Client{
-			Transport: c.transport,
+			Transport: rt,
 			// The API never redirects. A redirect therefore comes from
 			// something in between, or from a server cleaning a path,
 			// and following it could turn a PUT into a GET (301) or
@@ -120,6 +127,9 @@ func New(addr string, opts ...Option) (*Client, error) {
 // progress, and the Client stays usable: a later call connects again. With
 // WithHTTPClient, Close does nothing. Close always returns nil.
 func (c *Client) Close() error {
+	if c.direct != nil {
+		c.direct.CloseIdleConnections()
+	}
 	if c.transport != nil {
 		c.transport.CloseIdleConnections()
 	}

@@ -33,9 +33,7 @@ type Report struct {
 	IndexedAll   time.Duration // from the import's start until the graph held every vector
 	RSSPerVector float64
 	Sweep        []SweepPoint
-	GetP50       time.Duration
-	GetP99       time.Duration
-	GetQPS1      float64
+	Gets         []GetPoint
 	Writes       []WritePoint
 	Import1k     time.Duration // one /import of 1,000 records, acknowledged (durable, searchable)
 	Import1kIdx  time.Duration // … until linked into the graph
@@ -43,6 +41,13 @@ type Report struct {
 	Restart      time.Duration // start to /readyz after a clean stop
 	RestartKill  time.Duration // start to /readyz after SIGKILL (log replay)
 	KillIndexed  time.Duration // … until every node was linked again
+}
+
+// GetPoint is get-by-id latency over one client transport.
+type GetPoint struct {
+	Transport string
+	P50, P99  time.Duration
+	PerSec    float64
 }
 
 // WritePoint is single-record upserts from concurrent writers, each waiting
@@ -133,20 +138,31 @@ func Run(train, test *dataset.Matrix, truth [][]int32, opt Options, progress io.
 		}
 	}
 
-	// Get by id, one client.
-	var p50s, p99s []time.Duration
-	var qpss []float64
-	for range opt.Repeats {
-		lat, took, err := gets(ctx, c, coll, train.Rows, opt.Gets)
+	// Get by id, one client, over each of the client's transports.
+	for _, tr := range []struct {
+		name string
+		opts []client.Option
+	}{{"HTTP/1.1 (WithHTTP1Pool)", []client.Option{client.WithHTTP1Pool(1)}}, {"HTTP/2 cleartext", nil}} {
+		gc, err := srv.client(tr.opts...)
 		if err != nil {
 			return nil, err
 		}
-		p50s = append(p50s, percentile(lat, 50))
-		p99s = append(p99s, percentile(lat, 99))
-		qpss = append(qpss, float64(len(lat))/took.Seconds())
+		var p50s, p99s []time.Duration
+		var rates []float64
+		for range opt.Repeats {
+			lat, took, err := gets(ctx, gc, coll, train.Rows, opt.Gets)
+			if err != nil {
+				return nil, err
+			}
+			p50s = append(p50s, percentile(lat, 50))
+			p99s = append(p99s, percentile(lat, 99))
+			rates = append(rates, float64(len(lat))/took.Seconds())
+		}
+		gc.Close()
+		p := GetPoint{Transport: tr.name, P50: median(p50s), P99: median(p99s), PerSec: medianF(rates)}
+		rep.Gets = append(rep.Gets, p)
+		say(progress, "get over %s: p50 %v, p99 %v, %.0f/s", p.Transport, p.P50, p.P99, p.PerSec)
 	}
-	rep.GetP50, rep.GetP99, rep.GetQPS1 = median(p50s), median(p99s), medianF(qpss)
-	say(progress, "get: p50 %v, p99 %v, %.0f/s", rep.GetP50, rep.GetP99, rep.GetQPS1)
 
 	// Concurrent single-record writers: group commit lets them share fsyncs.
 	for _, writers := range []int{1, 4, 16, 64} {
@@ -379,9 +395,10 @@ func (r *Report) WriteTables(w io.Writer) {
 	row("server RSS per vector", fmt.Sprintf("%.0f B", r.RSSPerVector))
 	row("import of 1,000 × 784 through /import (acknowledged: durable and searchable)", r.Import1k.Round(time.Microsecond*100))
 	row("… until linked into HNSW", r.Import1kIdx.Round(time.Microsecond*100))
-	row("get by id, 1 client: p50", r.GetP50.Round(time.Microsecond))
-	row("get by id, 1 client: p99", r.GetP99.Round(time.Microsecond))
-	row("get by id, 1 client: requests/s", fmt.Sprintf("%.0f", r.GetQPS1))
+	for _, g := range r.Gets {
+		row("get by id, 1 client, "+g.Transport+": p50 / p99 / per second",
+			fmt.Sprintf("%v / %v / %.0f", g.P50.Round(time.Microsecond), g.P99.Round(time.Microsecond), g.PerSec))
+	}
 	row("clean shutdown (SIGTERM, snapshot written)", r.Shutdown.Round(time.Millisecond))
 	row("restart to ready after clean shutdown", r.Restart.Round(time.Millisecond))
 	row("restart to ready after SIGKILL (5,000 writes replayed)", r.RestartKill.Round(time.Millisecond))

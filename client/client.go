@@ -39,9 +39,9 @@ const (
 type Client struct {
 	// All fields are set by New and never modified, so they need no lock.
 
-	base      *url.URL        // scheme, host and path prefix of every request
-	hc        *http.Client    // sends the requests
-	transport *http.Transport // the Client's own transport; nil with WithHTTPClient
+	base      *url.URL         // scheme, host and path prefix of every request
+	hc        *http.Client     // sends the requests
+	transport *http.Transport  // the Client's own transport; nil with WithHTTPClient
 	direct    *directTransport // WithHTTP1Pool's transport, over transport; nil otherwise
 
 	// streams holds a token for every request in flight, from sending it

@@ -69,7 +69,8 @@ func WithTimeout(d time.Duration) Option {
 // the request and reads the answer itself, without the hand-offs between
 // goroutines of net/http's transport (a get of a record takes about half as
 // long). Requests whose bodies stream (Import, ImportRecords, SearchBatch)
-// use net/http's transport within the same bound.
+// go through net/http's transport, which keeps a pool of its own of the
+// same size.
 func WithHTTP1Pool(maxConns int) Option {
 	return func(o *options) {
 		if maxConns <= 0 {

@@ -1,9 +1,11 @@
 # Hippo — make prints the targets.
 GO      ?= go
 PKGS    := ./...
-RACE    := ./internal/engine/... ./internal/index/... ./internal/store/...
+RACE    := ./internal/engine/... ./internal/index/... ./internal/store/... ./internal/auth/...
 
-.PHONY: help run build test test-race lint bench e2e fuzz deps
+.PHONY: help run build test test-race lint bench e2e fuzz fuzz-ci deps
+
+FUZZTIME ?= 5s
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -17,10 +19,11 @@ run: ## run Hippo on its embedded store in ./hippo-data
 build: ## build ./hippo
 	$(GO) build -o hippo ./cmd/hippo
 
-test: deps ## the whole suite: vet, unit, race on the concurrent core, end-to-end
+test: deps ## the whole suite: vet, unit, race on the concurrent core, end-to-end, fuzz-ci
 	$(GO) vet $(PKGS)
 	$(GO) test -count=1 -timeout 15m $(PKGS)
 	$(GO) test -count=1 -race -timeout 10m $(RACE)
+	$(MAKE) --no-print-directory fuzz-ci
 
 test-race: deps ## every package under the race detector
 	$(GO) test -count=1 -race -timeout 20m $(PKGS)
@@ -35,10 +38,14 @@ e2e: deps ## only the end-to-end tests against the real binary
 bench: deps build ## the product benchmarks (docs/benchmarks.md)
 	./hippo bench
 
-fuzz: ## each fuzz target for 30 s
-	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 30s ./internal/filter/
-	$(GO) test -run '^$$' -fuzz FuzzLineReader -fuzztime 30s ./internal/httpapi/
-	$(GO) test -run '^$$' -fuzz FuzzJSONVector -fuzztime 30s ./internal/httpapi/
-	$(GO) test -run '^$$' -fuzz FuzzRecordLine -fuzztime 30s ./internal/httpapi/
-	$(GO) test -run '^$$' -fuzz FuzzRead -fuzztime 30s ./internal/index/hnsw/
-	$(GO) test -run '^$$' -fuzz FuzzDecodeEvent -fuzztime 30s ./internal/store/
+fuzz: ## every fuzz target for 30 s
+	$(MAKE) --no-print-directory fuzz-ci FUZZTIME=30s
+
+fuzz-ci: ## every fuzz target (func Fuzz... in a _test.go) for FUZZTIME, 5 s by default (about 2 min in all)
+	@set -e; grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sort -u | while read -r dir; do \
+		for target in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$dir/*_test.go | cut -d' ' -f2); do \
+			echo "fuzz $$target ($$dir) for $(FUZZTIME)"; \
+			$(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) $$dir >/dev/null || \
+				{ echo "fuzz $$target failed; rerun: go test -run '^$$' -fuzz '^$$target$$' $$dir"; exit 1; }; \
+		done; \
+	done

@@ -146,5 +146,100 @@ of the API:
 A Client is safe for concurrent use by multiple goroutines. The iterators
 that List, Export and SearchBatch return may be ranged over from any
 goroutine, and more than once, but each loop must stay on one goroutine.
+
+# Change feed
+
+Every committed change has a sequence number ("seq"), one more than the
+change before it, and the server keeps them in a change feed. Events returns
+an iterator over it that survives the connection:
+
+	from := uint64(0) // the whole retained history; nil From means "from now"
+	for event, err := range c.Events(ctx, &client.EventsOptions{
+		From:        &from,
+		Collections: []string{"docs"},
+		Records:     true, // the record an upsert wrote, in its event
+	}) {
+		if err != nil {
+			return err // or, for a *client.GapError, resync and continue
+		}
+		fmt.Println(event.Seq, event.Type, event.ID)
+	}
+
+It reads Server-Sent Events. When the connection drops, or the server
+restarts or crashes, the iterator connects again by itself (after 100 ms, then
+backing off up to 5 s while attempts fail) and sends the seq of the last event
+it yielded as Last-Event-ID; the server resumes right after it. So a loop sees
+every event that its options admit exactly once, in seq order, whatever
+happens to connections in between; it does not see the reconnections, except
+through the OnRetry callback. If nothing arrives for 45 s, not even the
+server's heartbeat, the connection is presumed dead and replaced.
+
+The server trims its feed by age and size. A consumer that comes back after
+the events it needs were trimmed gets a *GapError naming the oldest retained
+seq, never a silent jump; the loop may continue past it, and the events then
+go on from that oldest one. Other errors end the loop: the context's, a
+request the server refuses as such (an unknown event type), or a malformed
+stream. Rate limiting and 5xx answers are retried.
+
+Events relies on these behaviours of GET /v1/events, beyond the event's JSON
+shape: each event's "id:" field is its seq; Last-Event-ID: N resumes after N
+(and so does from=N); a "feed.gap" event carries requested_seq and
+oldest_seq; and GET /readyz reports the feed's newest seq as feed.last_seq,
+which is where an iterator without From begins (so that a reconnection before
+its first event still loses nothing).
+
+# WebSocket sessions
+
+A Session is one WebSocket connection (GET /v1/ws) that carries change-feed
+subscriptions and operations together: for a process that reacts to changes
+and writes back, one connection instead of a stream and a request per
+write, with answers between the events.
+
+	s, err := c.Session(ctx)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	sub, _, err := s.Subscribe(ctx, client.SubscribeOptions{Collections: []string{"docs"}})
+	...
+	go func() {
+		for ev := range s.Events() { // closed when the session ends
+			if ev.Err != nil {
+				continue // a *GapError, or an *Error that ended the subscription
+			}
+			fmt.Println(ev.Subscription == sub, ev.Event.Seq, ev.Event.ID)
+		}
+	}()
+	seq, err := s.Upsert(ctx, "docs", client.Record{ID: "a", Vector: v})
+
+Get, Upsert (a batch, all or none), Delete and Search take the same
+arguments and return the same results and *Error values as the Client's
+calls. Each sends a message with a fresh request id and waits for the
+answer that carries it; calls from several goroutines run concurrently on
+the server and are answered in any order. At most 32 are in flight at once,
+the server's limit; further calls wait for an answer (a call whose context
+ends returns at once but holds its place until the server answers it).
+
+Within a subscription, events arrive in seq order. Keep receiving from
+Events while subscriptions are active, on a goroutine of its own: when its
+buffer of 256 is full, the Session stops reading the connection, and then
+the answers that follow the events wait too. The server in turn stops
+taking events from the feed for the session until it catches up, without
+losing any.
+
+A Session does not reconnect. It ends when Close is called, when the
+connection breaks, or when the server closes it; Err then says why, and a
+*CloseError carries the WebSocket close code: 1001 when the server shuts
+down, 1008 when a limit was exceeded (64 subscriptions, 32 operations in
+flight, a ping left unanswered for 30 s), 1009 for a message over 8 MiB. The
+Session answers the server's pings by itself, as long as Events is drained. To
+go on, open a new Session and subscribe with From set to the Seq of the last
+event received; Unsubscribe returns the seq a subscription had reached.
+
+The Session speaks HTTP/1.1 for its upgrade on a connection of its own,
+dialled to the Client's address (TCP, TLS or Unix socket) with the Client's
+headers, whatever protocol the Client's other calls use. With
+WithHTTPClient its transport must be an *http.Transport. Messages from the
+server are limited to 64 MiB.
 */
 package client

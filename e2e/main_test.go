@@ -46,12 +46,13 @@ type server struct {
 	done   chan error
 }
 
-// start runs `hippo serve` on dir with a Unix socket and any extra flags,
-// and waits until it answers.
+// start runs `hippo serve` on dir with a Unix socket of the admin class (so
+// that tests may do anything on it) and any extra flags, and waits until it
+// answers.
 func start(t *testing.T, dir string, extra ...string) *server {
 	t.Helper()
 	s := &server{t: t, dir: dir, socket: filepath.Join(dir, "hippo.sock"), log: &bytes.Buffer{}, done: make(chan error, 1)}
-	args := append([]string{"serve", "--data-dir", dir, "--listen", "unix:" + s.socket}, extra...)
+	args := append([]string{"serve", "--data-dir", dir, "--listen", "unix:" + s.socket + "?class=admin"}, extra...)
 	s.cmd = exec.Command(binary, args...)
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
 	if err := s.cmd.Start(); err != nil {

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -83,7 +84,7 @@ func TestSockets(t *testing.T) {
 	dir := t.TempDir()
 	srv := start(t, dir)
 	fi, err := os.Stat(srv.socket)
-	if err != nil || fi.Mode().Perm() != 0o660 {
+	if err != nil || fi.Mode().Perm() != 0o600 { // class=admin sockets default to 0600
 		t.Fatalf("socket mode %v, %v", fi.Mode(), err)
 	}
 	// A second server on a live socket refuses to start, and says why.
@@ -116,7 +117,7 @@ func freePort(t *testing.T) string {
 func TestClientOverEveryTransport(t *testing.T) {
 	dir := t.TempDir()
 	addr := freePort(t)
-	srv := start(t, dir, "--listen", addr)
+	srv := start(t, dir, "--listen", addr+"?auth=none&class=write")
 	ctx := context.Background()
 	transports := map[string]*client.Client{
 		"unix h2c":    srv.client(t),
@@ -224,7 +225,7 @@ func TestEnvironmentConfiguresServer(t *testing.T) {
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "env.sock")
 	cmd := exec.Command(binary, "serve")
-	cmd.Env = append(os.Environ(), "HIPPO_DATA_DIR="+dir, "HIPPO_LISTEN=unix:"+sock)
+	cmd.Env = append(os.Environ(), "HIPPO_DATA_DIR="+dir, "HIPPO_LISTEN=unix:"+sock+"?class=read&uids=0,"+strconv.Itoa(os.Getuid())+",127.0.0.1:0")
 	cmd.Dir = t.TempDir()
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {

@@ -34,7 +34,7 @@ func newServer(binary, dir string) *server {
 func (s *server) start() (time.Duration, error) {
 	s.done = make(chan error, 1)
 	s.log.Reset()
-	s.cmd = exec.Command(s.binary, "serve", "--data-dir", s.dir, "--listen", "unix:"+s.socket, "--snapshot-interval", "-1s")
+	s.cmd = exec.Command(s.binary, "serve", "--data-dir", s.dir, "--listen", "unix:"+s.socket+"?class=write", "--snapshot-interval", "-1s")
 	s.cmd.Stdout, s.cmd.Stderr = &s.log, &s.log
 	began := time.Now()
 	if err := s.cmd.Start(); err != nil {

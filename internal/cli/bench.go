@@ -12,7 +12,10 @@ import (
 
 	"github.com/hippo-db/hippo/internal/bench"
 	"github.com/hippo-db/hippo/internal/dataset"
-	"github.com/hippo-db/hippo/internal/index/hnsw/annbench"
+	"github.com/hippo-db/hippo/internal/index"
+	"github.com/hippo-db/hippo/internal/index/annbench"
+	"github.com/hippo-db/hippo/internal/index/hnsw"
+	"github.com/hippo-db/hippo/internal/index/ivfpq"
 	"github.com/hippo-db/hippo/internal/vec"
 )
 
@@ -35,9 +38,14 @@ func (l *intList) Set(s string) error {
 func runBench(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("hippo bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	only := fs.String("only", "ann,server", "which benchmarks: ann (in-process index), server (end to end)")
+	only := fs.String("only", "ann,server", "which benchmarks: ann (in-process indexes), server (end to end); also given as arguments")
+	indexes := fs.String("indexes", "hnsw,hnsw-int8,ivfpq", "indexes the ann benchmark builds: hnsw (float32), hnsw-int8, ivfpq")
 	efs := intList{16, 32, 48, 64, 96, 128, 256}
 	fs.Var(&efs, "efs", "ef values to sweep, comma-separated")
+	nprobes := intList{8, 16, 32, 64, 128}
+	fs.Var(&nprobes, "nprobes", "IVF-PQ nprobe values to sweep")
+	ivfConfigs := ivfList{{1024, 196, 0}, {1024, 98, 0}, {1024, 98, 100}}
+	fs.Var(&ivfConfigs, "ivfpq", "IVF-PQ settings to build, nlist/m[/rerank] comma-separated")
 	serverEfs := intList{32, 64, 96, 128}
 	fs.Var(&serverEfs, "server-efs", "ef values to sweep end to end")
 	clients := intList{1, 4}
@@ -48,7 +56,7 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	threads := fs.Int("threads", runtime.GOMAXPROCS(0), "goroutines building the in-process index")
 	keep := fs.Bool("keep", false, "keep the end-to-end data directory")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: hippo bench [flags]\n\nMeasures Hippo on Fashion-MNIST (apt-get install dataset-fashion-mnist)\n"+
+		fmt.Fprintf(stderr, "Usage: hippo bench [flags] [ann] [server]\n\nMeasures Hippo on Fashion-MNIST (apt-get install dataset-fashion-mnist)\n"+
 			"and prints Markdown tables. Ground truth is computed once and cached.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
@@ -57,6 +65,9 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 			return 0
 		}
 		return 2
+	}
+	if fs.NArg() > 0 {
+		*only = strings.Join(fs.Args(), ",")
 	}
 	say := func(format string, args ...any) { fmt.Fprintf(stderr, format+"\n", args...) }
 	train, test, err := dataset.FashionMNIST()
@@ -79,13 +90,21 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	for _, part := range strings.Split(*only, ",") {
 		switch strings.TrimSpace(part) {
 		case "ann":
-			rep, err := annbench.Run(train, test, truth, annbench.Options{Threads: *threads, Efs: efs, Repeats: *repeats}, stderr)
+			specs, err := annSpecs(*indexes, efs, nprobes, ivfConfigs, *threads, *repeats)
 			if err != nil {
-				say("hippo bench: ann: %v", err)
-				return 1
+				say("hippo bench: %v", err)
+				return 2
 			}
-			fmt.Fprintf(stdout, "\nIn process, HNSW M=16 ef_construction=200, build on %d threads, search on 1 thread\n\n", *threads)
-			rep.WriteTable(stdout)
+			fmt.Fprintf(stdout, "\nIn process, build on %d threads, search on 1 thread\n", *threads)
+			for _, spec := range specs {
+				rep, err := annbench.RunIndex(train, test, truth, spec, stderr)
+				if err != nil {
+					say("hippo bench: ann: %v", err)
+					return 1
+				}
+				fmt.Fprintln(stdout)
+				rep.WriteTable(stdout)
+			}
 		case "server":
 			self, err := os.Executable()
 			if err != nil {
@@ -115,4 +134,71 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	return 0
+}
+
+// ivfSetting is one IVF-PQ configuration of the ann benchmark.
+type ivfSetting struct{ nlist, m, rerank int }
+
+// ivfList is a comma-separated list of nlist/m[/rerank] settings.
+type ivfList []ivfSetting
+
+func (l *ivfList) String() string {
+	var parts []string
+	for _, c := range *l {
+		parts = append(parts, fmt.Sprintf("%d/%d/%d", c.nlist, c.m, c.rerank))
+	}
+	return strings.Join(parts, ",")
+}
+
+func (l *ivfList) Set(s string) error {
+	*l = nil
+	for _, f := range strings.Split(s, ",") {
+		parts := strings.Split(strings.TrimSpace(f), "/")
+		if len(parts) < 2 || len(parts) > 3 {
+			return fmt.Errorf("%q is not nlist/m or nlist/m/rerank", f)
+		}
+		var vals [3]int
+		for i, p := range parts {
+			n, err := strconv.Atoi(p)
+			if err != nil || n < 0 || (i < 2 && n < 1) {
+				return fmt.Errorf("%q is not nlist/m or nlist/m/rerank", f)
+			}
+			vals[i] = n
+		}
+		*l = append(*l, ivfSetting{nlist: vals[0], m: vals[1], rerank: vals[2]})
+	}
+	return nil
+}
+
+// annSpecs returns the indexes the ann benchmark builds, in order.
+func annSpecs(names string, efs, nprobes intList, ivf ivfList, threads, repeats int) ([]annbench.Spec, error) {
+	var specs []annbench.Spec
+	for _, name := range strings.Split(names, ",") {
+		switch name = strings.TrimSpace(name); name {
+		case "hnsw", "hnsw-int8":
+			cfg := hnsw.Config{M: 16, EfConstruction: 200, Seed: 1}
+			title := "HNSW float32, M=16, efConstruction=200"
+			if name == "hnsw-int8" {
+				cfg.Quantization = hnsw.Quantization{Int8: true, Symmetric: true}
+				title = "HNSW int8 (symmetric, re-ranked), M=16, efConstruction=200"
+			}
+			specs = append(specs, annbench.Spec{Name: title, Knob: "ef", Efs: efs, Threads: threads, Repeats: repeats,
+				New: func(dim int) index.Index { c := cfg; c.Dim = dim; return hnsw.New(c) }})
+		case "ivfpq":
+			for _, s := range ivf {
+				cfg := ivfpq.Config{NList: s.nlist, M: s.m, Rerank: s.rerank, Seed: 1}
+				title := fmt.Sprintf("IVF-PQ nlist=%d m=%d", s.nlist, s.m)
+				if s.rerank > 0 {
+					title += fmt.Sprintf(", float32 vectors kept, re-rank %d", s.rerank)
+				} else {
+					title += ", codes only"
+				}
+				specs = append(specs, annbench.Spec{Name: title, Knob: "nprobe", Efs: nprobes, Threads: threads, Repeats: repeats,
+					New: func(dim int) index.Index { c := cfg; c.Dim = dim; return ivfpq.New(c) }})
+			}
+		default:
+			return nil, fmt.Errorf("unknown index %q (hnsw, hnsw-int8, ivfpq)", name)
+		}
+	}
+	return specs, nil
 }

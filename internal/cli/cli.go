@@ -1,4 +1,4 @@
-// Package cli implements the hippo command: serve, bench and version.
+// Package cli implements the hippo command: serve, keys, bench and version.
 package cli
 
 import (
@@ -14,6 +14,7 @@ const usage = `hippo — the memory database for AI agents
 
 Usage:
   hippo serve [flags]   run the server (hippo serve --help for its flags)
+  hippo keys ...        create, list and revoke API keys (hippo keys help)
   hippo bench [flags]   run the benchmarks and print their tables
   hippo version         print the version
 
@@ -30,6 +31,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "serve":
 		return serve(args[1:], stdout, stderr)
+	case "keys":
+		return runKeys(args[1:], stdout, stderr)
 	case "bench":
 		return runBench(args[1:], stdout, stderr)
 	case "version", "--version", "-version":

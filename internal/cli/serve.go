@@ -7,17 +7,16 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
+	"github.com/hippo-db/hippo/internal/auth"
 	"github.com/hippo-db/hippo/internal/engine"
 	"github.com/hippo-db/hippo/internal/httpapi"
 )
@@ -38,15 +37,35 @@ func (l *listFlag) Set(v string) error {
 }
 
 type serveConfig struct {
-	dataDir          string
-	listen           listFlag
-	snapshotInterval time.Duration
-	indexWorkers     int
-	logLevel         string
-	shutdownTimeout  time.Duration
-	feedCapacity     int
-	retention        engine.Retention
+	dataDir           string
+	listen            listFlag
+	listeners         []auth.ListenerSpec
+	snapshotInterval  time.Duration
+	indexWorkers      int
+	logLevel          string
+	accessLog         bool
+	shutdownTimeout   time.Duration
+	readHeaderTimeout time.Duration
+	idleTimeout       time.Duration
+	requestTimeout    time.Duration
+	keyRate           float64
+	keyMaxStreams     int
+	corsOrigins       string
+	feedCapacity      int
+	retention         engine.Retention
 }
+
+const listenHelp = `address to serve on, with options; repeat for several:
+  host:port[?OPTIONS]     TCP (API keys required unless auth=none, loopback only)
+  unix:PATH[?OPTIONS]     a Unix socket
+OPTIONS are name=value pairs joined by '&', e.g.
+  unix:hippo-data/ro.sock?class=read&mode=0660&group=hippo&uids=1000,1001
+  127.0.0.1:7700?tls_cert=cert.pem&tls_key=key.pem
+  127.0.0.1:7701?auth=none&class=write
+Options:
+%s(env HIPPO_LISTEN, comma-separated; default: 127.0.0.1:7700 (API keys),
+unix:DATA-DIR/ro.sock (class=read), unix:DATA-DIR/rw.sock (class=write) and
+unix:DATA-DIR/admin.sock (class=admin, mode 0600, for hippo keys))`
 
 func serve(args []string, stdout, stderr io.Writer) int {
 	var cfg serveConfig
@@ -54,9 +73,38 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	fs.StringVar(&cfg.dataDir, "data-dir", envOr("HIPPO_DATA_DIR", "hippo-data"),
 		"directory of the embedded store and index snapshots (env HIPPO_DATA_DIR)")
-	fs.Var(&cfg.listen, "listen",
-		"address to serve on; repeat for several: host:port for TCP, unix:PATH for a Unix socket\n"+
-			"(env HIPPO_LISTEN, comma-separated; default 127.0.0.1:7700 and unix:DATA-DIR/hippo.sock)")
+	fs.Var(&cfg.listen, "listen", fmt.Sprintf(listenHelp, auth.ListenerOptionsHelp()))
+	for _, d := range []struct {
+		p     *time.Duration
+		name  string
+		env   string
+		def   time.Duration
+		usage string
+	}{
+		{&cfg.readHeaderTimeout, "read-header-timeout", "HIPPO_READ_HEADER_TIMEOUT", 10 * time.Second,
+			"how long a client may take to send a request's headers (and a TLS handshake) before its connection is closed (env HIPPO_READ_HEADER_TIMEOUT)"},
+		{&cfg.idleTimeout, "idle-timeout", "HIPPO_IDLE_TIMEOUT", 2 * time.Minute,
+			"how long an idle keep-alive connection stays open (env HIPPO_IDLE_TIMEOUT)"},
+		{&cfg.requestTimeout, "request-timeout", "HIPPO_REQUEST_TIMEOUT", time.Minute,
+			"how long reading a request and writing its answer may take, streams (import, export, batch search, events) excepted; negative: no limit (env HIPPO_REQUEST_TIMEOUT)"},
+	} {
+		if err := durationFlag(fs, d.p, d.name, d.env, d.def, d.usage); err != nil {
+			fmt.Fprintf(stderr, "hippo serve: %v\n", err)
+			return 2
+		}
+	}
+	keyRate, err := strconv.ParseFloat(envOr("HIPPO_KEY_RATE", "1000"), 64)
+	if err != nil {
+		fmt.Fprintf(stderr, "hippo serve: HIPPO_KEY_RATE: %v\n", err)
+		return 2
+	}
+	fs.Float64Var(&cfg.keyRate, "key-rate", keyRate,
+		"requests per second each API key may make, unless the key has a rate of its own; 0: unlimited (env HIPPO_KEY_RATE)")
+	fs.IntVar(&cfg.keyMaxStreams, "key-max-streams", 32, "event streams and WebSockets each API key may hold open at once; 0: unlimited")
+	fs.StringVar(&cfg.corsOrigins, "cors-origins", envOr("HIPPO_CORS_ORIGINS", ""),
+		"browser origins allowed to call the API, comma-separated (https://app.example), or *; default none (env HIPPO_CORS_ORIGINS)")
+	fs.BoolVar(&cfg.accessLog, "access-log", envOr("HIPPO_ACCESS_LOG", "") == "1",
+		"log every request (method, path, status, listener, peer uid/gid/pid, key id) at info level; otherwise at debug level (env HIPPO_ACCESS_LOG=1)")
 	if err := durationFlag(fs, &cfg.snapshotInterval, "snapshot-interval", "HIPPO_SNAPSHOT_INTERVAL", 5*time.Minute,
 		"how often changed indexes are snapshotted; negative: only at shutdown (env HIPPO_SNAPSHOT_INTERVAL)"); err != nil {
 		fmt.Fprintf(stderr, "hippo serve: %v\n", err)
@@ -94,9 +142,24 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	}
 	if !cfg.listen.set {
 		if env := os.Getenv("HIPPO_LISTEN"); env != "" {
-			cfg.listen.values = strings.Split(env, ",")
-		} else {
-			cfg.listen.values = []string{"127.0.0.1:7700", "unix:" + filepath.Join(cfg.dataDir, "hippo.sock")}
+			cfg.listen.values = auth.SplitListenList(env)
+		}
+	}
+	if len(cfg.listen.values) == 0 {
+		cfg.listeners = defaultListeners(cfg.dataDir)
+	}
+	for _, v := range cfg.listen.values {
+		sp, err := auth.ParseListener(v)
+		if err != nil {
+			fmt.Fprintf(stderr, "hippo serve: %v\n", err)
+			return 2
+		}
+		cfg.listeners = append(cfg.listeners, sp)
+	}
+	if cfg.corsOrigins != "" {
+		if err := httpapi.CheckCORSOrigins(strings.Split(cfg.corsOrigins, ",")); err != nil {
+			fmt.Fprintf(stderr, "hippo serve: --cors-origins: %v\n", err)
+			return 2
 		}
 	}
 	var level slog.Level
@@ -148,132 +211,121 @@ func run(cfg serveConfig, log *slog.Logger) error {
 	log.Info("store open", "dir", cfg.dataDir, "collections", len(eng.Collections()),
 		"seq", eng.LastSeq(), "took", time.Since(start).Round(time.Millisecond))
 
-	listeners, err := openListeners(cfg.listen.values)
+	keyStore, err := eng.KeyStore()
 	if err != nil {
 		return err
 	}
-	var protocols http.Protocols
-	protocols.SetHTTP1(true)
-	protocols.SetUnencryptedHTTP2(true)
-	api := httpapi.New(eng, httpapi.Options{Logger: log})
-	srv := &http.Server{
-		Handler:           api,
-		Protocols:         &protocols,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	keys, err := auth.OpenKeyring(keyStore, auth.KeyringOptions{DefaultRate: cfg.keyRate, MaxStreams: cfg.keyMaxStreams})
+	if err != nil {
+		return err
 	}
-	srv.RegisterOnShutdown(api.Shutdown)
+	listeners, err := openListeners(cfg.listeners)
+	if err != nil {
+		return err
+	}
+	var cors []string
+	if cfg.corsOrigins != "" {
+		cors = strings.Split(cfg.corsOrigins, ",")
+	}
+	api := httpapi.New(eng, httpapi.Options{
+		Logger:         log,
+		Keys:           keys,
+		RefuseUnlisted: true,
+		RequestTimeout: cfg.requestTimeout,
+		CORSOrigins:    cors,
+		AccessLog:      cfg.accessLog,
+	})
 	errc := make(chan error, len(listeners))
 	var wg sync.WaitGroup
-	for _, l := range listeners {
-		log.Info("listening", "addr", describe(l))
+	servers := make([]*http.Server, len(listeners))
+	needKeys := false
+	for i, l := range listeners {
+		// One server per listener: each has its own identity for its
+		// connections (ConnContext), protocols and TLS configuration.
+		var protocols http.Protocols
+		protocols.SetHTTP1(true)
+		if l.cert != nil {
+			protocols.SetHTTP2(true)
+		} else {
+			protocols.SetUnencryptedHTTP2(true)
+		}
+		srv := &http.Server{
+			Handler:           api,
+			Protocols:         &protocols,
+			TLSConfig:         l.tlsConfig(),
+			ReadHeaderTimeout: cfg.readHeaderTimeout,
+			IdleTimeout:       cfg.idleTimeout,
+			ConnContext:       l.connContext,
+			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		}
+		srv.RegisterOnShutdown(api.Shutdown)
+		servers[i] = srv
+		sp := &l.policy.Spec
+		needKeys = needKeys || sp.Auth == auth.AuthKey
+		log.Info("listening", "addr", l.describe(), "class", sp.Class, "auth", sp.Auth)
 		wg.Go(func() {
-			if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				errc <- fmt.Errorf("serve %s: %w", describe(l), err)
+			var err error
+			if l.cert != nil {
+				err = srv.ServeTLS(l, "", "")
+			} else {
+				err = srv.Serve(l)
+			}
+			if err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("serve %s: %w", l.describe(), err)
 			}
 		})
+	}
+	if needKeys && len(keys.List()) == 0 {
+		log.Warn("listeners that need API keys refuse every request until one exists: create one with hippo keys create")
 	}
 	log.Info("ready", "took", time.Since(start).Round(time.Millisecond))
 
 	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sig)
 	var serveErr error
-	select {
-	case s := <-sig:
-		log.Info("shutting down", "signal", s.String())
-	case serveErr = <-errc:
+wait:
+	for {
+		select {
+		case s := <-sig:
+			if s == syscall.SIGHUP {
+				reloadCertificates(listeners, log)
+				continue
+			}
+			log.Info("shutting down", "signal", s.String())
+			break wait
+		case serveErr = <-errc:
+			break wait
+		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
 	defer cancel()
-	if err := srv.Shutdown(ctx); err != nil {
-		log.Warn("shutdown: requests still running were cut off", "err", err)
-		srv.Close()
+	var shutdown sync.WaitGroup
+	for _, srv := range servers {
+		shutdown.Go(func() {
+			if err := srv.Shutdown(ctx); err != nil {
+				log.Warn("shutdown: requests still running were cut off", "err", err)
+				srv.Close()
+			}
+		})
 	}
+	shutdown.Wait()
 	wg.Wait()
+	closeListeners(listeners)
 	return serveErr
 }
 
-func describe(l net.Listener) string {
-	if l.Addr().Network() == "unix" {
-		return "unix:" + l.Addr().String()
-	}
-	return "http://" + l.Addr().String()
-}
-
-// openListeners opens every address, or none: on an error the ones already
-// open are closed.
-func openListeners(addrs []string) ([]net.Listener, error) {
-	var out []net.Listener
-	for _, a := range addrs {
-		l, err := listen(strings.TrimSpace(a))
-		if err != nil {
-			for _, o := range out {
-				o.Close()
-			}
-			return nil, err
+// reloadCertificates reads every TLS listener's certificate files again
+// (SIGHUP). A listener whose files fail to load keeps its certificate.
+func reloadCertificates(listeners []*listener, log *slog.Logger) {
+	for _, l := range listeners {
+		if l.cert == nil {
+			continue
 		}
-		out = append(out, l)
-	}
-	if len(out) == 0 {
-		return nil, errors.New("no listen address")
-	}
-	return out, nil
-}
-
-// listen opens one listener. "unix:PATH", "unix://PATH" or a path (with a
-// slash) is a Unix socket; anything else, with an optional "tcp://" or
-// "http://", is a TCP host:port.
-func listen(addr string) (net.Listener, error) {
-	if path, ok := unixPath(addr); ok {
-		return listenUnix(path)
-	}
-	hostport := strings.TrimPrefix(strings.TrimPrefix(addr, "tcp://"), "http://")
-	l, err := net.Listen("tcp", hostport)
-	if err != nil {
-		return nil, fmt.Errorf("listen on %s: %w", addr, err)
-	}
-	return l, nil
-}
-
-func unixPath(addr string) (string, bool) {
-	switch {
-	case strings.HasPrefix(addr, "unix://"):
-		return strings.TrimPrefix(addr, "unix://"), true
-	case strings.HasPrefix(addr, "unix:"):
-		return strings.TrimPrefix(addr, "unix:"), true
-	case strings.Contains(addr, "/"):
-		return addr, true
-	}
-	return "", false
-}
-
-// listenUnix listens on a Unix socket with mode 0660. A socket file left by a
-// dead process is replaced; one a live server answers on is an error.
-func listenUnix(path string) (net.Listener, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-		return nil, fmt.Errorf("listen on unix:%s: %w", path, err)
-	}
-	if fi, err := os.Lstat(path); err == nil {
-		if fi.Mode()&os.ModeSocket == 0 {
-			return nil, fmt.Errorf("listen on unix:%s: the path exists and is not a socket", path)
+		if err := l.cert.Reload(); err != nil {
+			log.Error("TLS certificate not reloaded; the previous one stays in use", "addr", l.describe(), "err", err)
+			continue
 		}
-		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
-			c.Close()
-			return nil, fmt.Errorf("listen on unix:%s: another server is listening there", path)
-		}
-		if err := os.Remove(path); err != nil {
-			return nil, fmt.Errorf("listen on unix:%s: remove stale socket: %w", path, err)
-		}
+		log.Info("TLS certificate reloaded", "addr", l.describe())
 	}
-	l, err := net.Listen("unix", path)
-	if err != nil {
-		return nil, fmt.Errorf("listen on unix:%s: %w", path, err)
-	}
-	if err := os.Chmod(path, 0o660); err != nil {
-		l.Close()
-		return nil, fmt.Errorf("listen on unix:%s: %w", path, err)
-	}
-	return l, nil
 }

@@ -4,7 +4,9 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/hippo-db/hippo/internal/index"
 	"github.com/hippo-db/hippo/internal/index/hnsw"
+	"github.com/hippo-db/hippo/internal/index/ivfpq"
 	"github.com/hippo-db/hippo/internal/store"
 	"github.com/hippo-db/hippo/internal/vec"
 )
@@ -25,8 +27,10 @@ type node struct {
 // Collection is the in-memory state of one collection: the vector index, the
 // node table and the id map. Writes come only from the engine's committer.
 type Collection struct {
-	desc  store.Collection
-	index *hnsw.Index
+	desc store.Collection
+	// index is an *hnsw.Index (types hnsw and flat, which only scans it) or
+	// an *ivfpq.Index (type ivfpq).
+	index index.Index
 	// toDistance converts an index distance into the API's distance.
 	toDistance func(float32) float32
 
@@ -56,33 +60,66 @@ type Collection struct {
 }
 
 func distanceFor(metric string) (indexDistance func(a, b []float32) float32, toAPI func(float32) float32) {
-	switch metric {
-	case "cosine":
-		// Vectors are normalised on the way in, so 1 - dot is 1 - cos.
-		return func(a, b []float32) float32 { return 1 - vec.Dot(a, b) }, identity
-	case "dot":
-		return func(a, b []float32) float32 { return -vec.Dot(a, b) }, identity
-	default:
-		return vec.L2Squared, sqrt32
+	m := metricOf(metric)
+	if m == index.L2 {
+		return m.Distance(), sqrt32
 	}
+	// Cosine: vectors are normalised on the way in, so 1 - dot is 1 - cos.
+	return m.Distance(), identity
+}
+
+// metricOf maps a validated metric name to the index package's metric.
+func metricOf(metric string) index.Metric {
+	m, err := index.ParseMetric(metric)
+	if err != nil {
+		return index.L2 // descriptors are validated when created
+	}
+	return m
 }
 
 func identity(d float32) float32 { return d }
 
-func newCollection(desc store.Collection, index *hnsw.Index) *Collection {
-	dist, toAPI := distanceFor(desc.Metric)
-	if index == nil {
-		index = hnsw.New(hnsw.Config{
-			Dim:            desc.Dimension,
-			M:              max(desc.Index.M, 2),
-			EfConstruction: max(desc.Index.EfConstruction, 1),
-			Distance:       dist,
-			Seed:           int64(desc.ID),
+// newIndex returns an empty index for a collection descriptor.
+func newIndex(desc store.Collection) index.Index {
+	dist, _ := distanceFor(desc.Metric)
+	spec := desc.Index
+	if spec.Type == "ivfpq" {
+		return ivfpq.New(ivfpq.Config{
+			Dim:      desc.Dimension,
+			Metric:   metricOf(desc.Metric),
+			Distance: dist,
+			NList:    spec.NList,
+			M:        spec.M,
+			Rerank:   spec.Rerank,
+			Seed:     int64(desc.ID),
 		})
+	}
+	cfg := hnsw.Config{
+		Dim:            desc.Dimension,
+		M:              max(spec.M, 2),
+		EfConstruction: max(spec.EfConstruction, 1),
+		Metric:         metricOf(desc.Metric),
+		Distance:       dist,
+		Seed:           int64(desc.ID),
+	}
+	if spec.Quantization == "int8" {
+		cfg.Quantization = hnsw.Quantization{Int8: true, Symmetric: true}
+	}
+	return hnsw.New(cfg)
+}
+
+// hasGraph reports whether the collection's index is searched through
+// Search (and so needs Link); flat collections are only ever scanned.
+func (c *Collection) hasGraph() bool { return c.desc.Index.Type != "flat" }
+
+func newCollection(desc store.Collection, idx index.Index) *Collection {
+	_, toAPI := distanceFor(desc.Metric)
+	if idx == nil {
+		idx = newIndex(desc)
 	}
 	c := &Collection{
 		desc:       desc,
-		index:      index,
+		index:      idx,
 		toDistance: toAPI,
 		wake:       make(chan struct{}, 1),
 		stop:       make(chan struct{}),
@@ -136,10 +173,12 @@ func (c *Collection) notifyIndexer() {
 	}
 }
 
-// startIndexer links appended nodes into the graph in the background, using
-// up to workers goroutines per chunk. Flat collections have no graph.
+// startIndexer links appended nodes into the graph (hnsw) or the inverted
+// lists (ivfpq, whose first Link past its training size trains it) in the
+// background, using up to workers goroutines per chunk. Flat collections
+// have no graph.
 func (c *Collection) startIndexer(workers int) {
-	if c.desc.Index.Type != "hnsw" {
+	if !c.hasGraph() {
 		close(c.stopped)
 		return
 	}
@@ -213,13 +252,16 @@ type Info struct {
 
 // Stats describes the state of a collection's index.
 type Stats struct {
-	Nodes        int    `json:"nodes"`         // versions in the index, including tombstones
-	DeletedNodes int    `json:"deleted_nodes"` // tombstones kept for graph navigation
-	Indexed      int    `json:"indexed"`       // nodes linked into the graph
-	Pending      int    `json:"pending"`       // nodes waiting to be linked (searched exactly)
-	MemoryBytes  int64  `json:"memory_bytes"`  // approximate memory of vectors and graph
-	AppliedSeq   uint64 `json:"applied_seq"`   // last change applied to this collection
-	SnapshotSeq  uint64 `json:"snapshot_seq"`  // seq covered by the last index snapshot
+	Nodes        int   `json:"nodes"`         // versions in the index, including tombstones
+	DeletedNodes int   `json:"deleted_nodes"` // tombstones kept for graph navigation
+	Indexed      int   `json:"indexed"`       // nodes linked into the graph
+	Pending      int   `json:"pending"`       // nodes waiting to be linked (searched exactly)
+	MemoryBytes  int64 `json:"memory_bytes"`  // approximate memory of vectors and graph
+	// BytesPerVector is MemoryBytes over Nodes: what one more vector costs,
+	// including the index's fixed parts spread over the vectors it holds.
+	BytesPerVector float64 `json:"bytes_per_vector"`
+	AppliedSeq     uint64  `json:"applied_seq"`  // last change applied to this collection
+	SnapshotSeq    uint64  `json:"snapshot_seq"` // seq covered by the last index snapshot
 }
 
 func (c *Collection) info() Info {
@@ -227,20 +269,22 @@ func (c *Collection) info() Info {
 	defer c.mu.RUnlock()
 	nodes := len(c.mu.nodes)
 	linked := int(c.linkedBelow.Load())
-	if c.desc.Index.Type != "hnsw" {
+	if !c.hasGraph() {
 		linked = 0
 	}
+	memory := c.index.MemoryBytes()
 	return Info{
 		Collection: c.desc,
 		Count:      c.mu.live,
 		Stats: Stats{
-			Nodes:        nodes,
-			DeletedNodes: nodes - c.mu.live,
-			Indexed:      linked,
-			Pending:      nodes - linked,
-			MemoryBytes:  c.index.MemoryBytes(),
-			AppliedSeq:   c.mu.appliedSeq,
-			SnapshotSeq:  c.snapshotSeq.Load(),
+			Nodes:          nodes,
+			DeletedNodes:   nodes - c.mu.live,
+			Indexed:        linked,
+			Pending:        nodes - linked,
+			MemoryBytes:    memory,
+			BytesPerVector: float64(memory) / float64(max(nodes, 1)),
+			AppliedSeq:     c.mu.appliedSeq,
+			SnapshotSeq:    c.snapshotSeq.Load(),
 		},
 	}
 }

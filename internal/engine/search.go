@@ -6,7 +6,7 @@ import (
 	"slices"
 
 	"github.com/hippo-db/hippo/internal/filter"
-	"github.com/hippo-db/hippo/internal/index/hnsw"
+	"github.com/hippo-db/hippo/internal/index"
 	"github.com/hippo-db/hippo/internal/vec"
 )
 
@@ -31,6 +31,7 @@ type Plan string
 const (
 	PlanExact Plan = "exact"
 	PlanHNSW  Plan = "hnsw"
+	PlanIVFPQ Plan = "ivfpq"
 )
 
 // selectivitySample is how many nodes are sampled to estimate how many
@@ -88,7 +89,7 @@ func (c *Collection) search(q *Query) ([]Hit, Plan, error) {
 	return hits, plan, nil
 }
 
-func (c *Collection) searchLocked(v []float32, q *Query) ([]hnsw.Result, Plan) {
+func (c *Collection) searchLocked(v []float32, q *Query) ([]index.Result, Plan) {
 	end := uint32(c.index.Len())
 	k := q.K
 	var accept func(uint32) bool
@@ -97,23 +98,35 @@ func (c *Collection) searchLocked(v []float32, q *Query) ([]hnsw.Result, Plan) {
 		f := q.Filter
 		accept = func(id uint32) bool { return f.Match(nodes[id].meta) }
 	}
-	exact := func() ([]hnsw.Result, Plan) { return c.index.Scan(v, k, 0, end, accept), PlanExact }
-	if c.desc.Index.Type != "hnsw" || c.mu.live <= exactThreshold {
+	exact := func() ([]index.Result, Plan) { return c.index.Scan(v, k, 0, end, accept), PlanExact }
+	if !c.hasGraph() || c.mu.live <= exactThreshold {
 		return exact()
 	}
-	ef := q.Ef
-	if ef == 0 {
-		ef = c.desc.Index.Ef
+	// ef is the hnsw beam width, at least k; for ivfpq it is the number of
+	// lists probed (nprobe), which has nothing to do with k.
+	ivf := c.desc.Index.Type == "ivfpq"
+	ef, maxEf := q.Ef, MaxEf
+	if ivf {
+		maxEf = c.desc.Index.NList
+		if ef == 0 {
+			ef = c.desc.Index.NProbe
+		}
+	} else {
+		if ef == 0 {
+			ef = c.desc.Index.Ef
+		}
+		ef = max(ef, k)
 	}
-	ef = max(ef, k)
+	ef = min(ef, maxEf)
 	if accept != nil {
 		s := c.selectivityLocked(accept, end)
-		if s < 0.05 || s*float64(c.mu.live) < 4*float64(ef) {
+		if s < 0.05 || s*float64(c.mu.live) < 4*float64(max(ef, k)) {
 			return exact()
 		}
-		// Only a fraction s of the visited nodes can enter the answer: widen
-		// the beam so about ef of them do.
-		ef = min(int(float64(ef)/s), MaxEf)
+		// Only a fraction s of the visited nodes (of the probed lists'
+		// entries) can enter the answer: widen the search so about as many
+		// of them do as without a filter.
+		ef = min(int(float64(ef)/s), maxEf)
 	}
 	linked := min(c.linkedBelow.Load(), end)
 	results := c.index.Search(v, k, ef, accept)
@@ -124,6 +137,9 @@ func (c *Collection) searchLocked(v []float32, q *Query) ([]hnsw.Result, Plan) {
 		// The graph walk came up short (a filter, tombstones): never return
 		// fewer than k when k records match.
 		return exact()
+	}
+	if ivf {
+		return results, PlanIVFPQ
 	}
 	return results, PlanHNSW
 }
@@ -149,15 +165,15 @@ func (c *Collection) selectivityLocked(accept func(uint32) bool, end uint32) flo
 
 // mergeResults merges two ascending result lists into the k best, dropping
 // duplicates (a node linked after the tail scan began appears in both).
-func mergeResults(a, b []hnsw.Result, k int) []hnsw.Result {
-	out := make([]hnsw.Result, 0, min(k, len(a)+len(b)))
+func mergeResults(a, b []index.Result, k int) []index.Result {
+	out := make([]index.Result, 0, min(k, len(a)+len(b)))
 	out = append(out, a...)
 	for _, r := range b {
-		if !slices.ContainsFunc(a, func(x hnsw.Result) bool { return x.ID == r.ID }) {
+		if !slices.ContainsFunc(a, func(x index.Result) bool { return x.ID == r.ID }) {
 			out = append(out, r)
 		}
 	}
-	slices.SortFunc(out, func(x, y hnsw.Result) int {
+	slices.SortFunc(out, func(x, y index.Result) int {
 		switch {
 		case x.Distance < y.Distance:
 			return -1

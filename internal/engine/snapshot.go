@@ -13,7 +13,9 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/hippo-db/hippo/internal/index"
 	"github.com/hippo-db/hippo/internal/index/hnsw"
+	"github.com/hippo-db/hippo/internal/index/ivfpq"
 	"github.com/hippo-db/hippo/internal/store"
 )
 
@@ -226,15 +228,14 @@ func (e *Engine) loadSnapshot(desc store.Collection) (*Collection, error) {
 		}
 		nodes = append(nodes, node{id: string(id), meta: m, createdAt: created})
 	}
-	dist, _ := distanceFor(desc.Metric)
-	index, err := hnsw.Read(r, dist)
+	idx, err := readIndex(r, desc)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", errSnapshotCorrupt, err)
+		return nil, err
 	}
-	if index.Len() != len(nodes) {
-		return nil, fmt.Errorf("%w: %d nodes but %d vectors", errSnapshotCorrupt, len(nodes), index.Len())
+	if idx.Len() != len(nodes) {
+		return nil, fmt.Errorf("%w: %d nodes but %d vectors", errSnapshotCorrupt, len(nodes), idx.Len())
 	}
-	c := newCollection(desc, index)
+	c := newCollection(desc, idx)
 	for i, n := range nodes {
 		if n.id != "" {
 			c.mu.ids[n.id] = uint32(i)
@@ -248,6 +249,51 @@ func (e *Engine) loadSnapshot(desc store.Collection) (*Collection, error) {
 	c.snapshotLinked.Store(c.linkedBelow.Load())
 	return c, nil
 }
+
+// readIndex reads the index payload, an hnsw or ivfpq snapshot told apart by
+// its magic, and checks that it is the index the descriptor asks for: a
+// snapshot that is not (say, written by an older version with other
+// settings) is corrupt, and the collection is rebuilt from its records.
+func readIndex(r *bytes.Reader, desc store.Collection) (index.Index, error) {
+	var magic [8]byte
+	if _, err := r.ReadAt(magic[:], int64(r.Size())-int64(r.Len())); err != nil {
+		return nil, fmt.Errorf("%w: index payload: %v", errSnapshotCorrupt, err)
+	}
+	dist, _ := distanceFor(desc.Metric)
+	switch string(magic[:]) {
+	case hnswMagic:
+		ix, err := hnsw.Read(r, dist)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", errSnapshotCorrupt, err)
+		}
+		// Snapshots from before int8 quantization label every index L2;
+		// the metric matters (and is checked) only for quantized ones,
+		// whose snapshots are newer.
+		cfg := ix.Config()
+		quantized := desc.Index.Quantization == "int8"
+		if desc.Index.Type == "ivfpq" || cfg.Quantization.Int8 != quantized || (quantized && cfg.Metric != metricOf(desc.Metric)) {
+			return nil, fmt.Errorf("%w: hnsw index %+v does not match %+v", errSnapshotCorrupt, cfg.Quantization, desc.Index)
+		}
+		return ix, nil
+	case ivfpqMagic:
+		ix, err := ivfpq.Read(r, dist)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", errSnapshotCorrupt, err)
+		}
+		cfg, spec := ix.Config(), desc.Index
+		if spec.Type != "ivfpq" || cfg.Metric != metricOf(desc.Metric) || cfg.NList != spec.NList || cfg.M != spec.M || cfg.Rerank != spec.Rerank {
+			return nil, fmt.Errorf("%w: ivfpq index (nlist %d, m %d) does not match %+v", errSnapshotCorrupt, cfg.NList, cfg.M, spec)
+		}
+		return ix, nil
+	}
+	return nil, fmt.Errorf("%w: unknown index payload %q", errSnapshotCorrupt, magic[:])
+}
+
+// Magics of the index payloads (docs/format/hnsw.md, docs/format/ivfpq.md).
+const (
+	hnswMagic  = "HIPPOHNS"
+	ivfpqMagic = "HIPPOIVF"
+)
 
 func readBytes(r *bytes.Reader) ([]byte, error) {
 	n, err := binary.ReadUvarint(r)

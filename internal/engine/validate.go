@@ -45,20 +45,74 @@ func (s *CollectionSpec) normalize() error {
 		if ix.EfConstruction < 1 || ix.EfConstruction > MaxEfConstruction {
 			return invalidf("index.ef_construction must be between 1 and %d, got %d", MaxEfConstruction, ix.EfConstruction)
 		}
+		switch ix.Quantization {
+		case "", "none":
+			ix.Quantization = ""
+		case "int8":
+		default:
+			return invalidf("unknown index.quantization %q: use int8 or none", ix.Quantization)
+		}
+		if ix.NList != 0 || ix.NProbe != 0 || ix.Rerank != 0 {
+			return invalidf("index.nlist, index.nprobe and index.rerank apply to ivfpq only")
+		}
 	case "flat":
 		if ix.M != 0 || ix.EfConstruction != 0 {
 			return invalidf("index.m and index.ef_construction apply to hnsw only")
 		}
+		if ix.Quantization != "" || ix.NList != 0 || ix.NProbe != 0 || ix.Rerank != 0 {
+			return invalidf("index.quantization, index.nlist, index.nprobe and index.rerank do not apply to flat")
+		}
 	case "ivfpq":
-		return invalidf("index type ivfpq is not available yet: use hnsw or flat")
+		return normalizeIVFPQ(ix, s.Dimension)
 	default:
-		return invalidf("unknown index type %q: use hnsw or flat", ix.Type)
+		return invalidf("unknown index type %q: use hnsw, ivfpq or flat", ix.Type)
 	}
 	if ix.Ef == 0 {
 		ix.Ef = DefaultEf
 	}
 	if ix.Ef < 1 || ix.Ef > MaxEf {
 		return invalidf("index.ef must be between 1 and %d, got %d", MaxEf, ix.Ef)
+	}
+	return nil
+}
+
+// Defaults and limits of ivfpq collections (docs/design/indexes.md).
+const (
+	DefaultNList  = 1024
+	DefaultNProbe = 32
+	MaxNList      = 1 << 16
+	MaxRerank     = MaxEf
+)
+
+// normalizeIVFPQ fills the defaults of an ivfpq index and checks it: nlist
+// lists (1 to MaxNList), m subspaces (1 to the dimension; default a quarter
+// of it), nprobe lists searched by default (1 to nlist), rerank (0, or the
+// candidates re-ranked with kept float32 vectors, up to MaxRerank).
+func normalizeIVFPQ(ix *store.IndexSpec, dim int) error {
+	if ix.EfConstruction != 0 || ix.Ef != 0 {
+		return invalidf("index.ef_construction and index.ef apply to hnsw; ivfpq searches index.nprobe lists")
+	}
+	if ix.Quantization != "" {
+		return invalidf("index.quantization applies to hnsw; ivfpq always stores product-quantized codes")
+	}
+	if ix.NList == 0 {
+		ix.NList = DefaultNList
+	}
+	if ix.M == 0 {
+		ix.M = max(dim/4, 1)
+	}
+	if ix.NProbe == 0 {
+		ix.NProbe = min(DefaultNProbe, ix.NList)
+	}
+	switch {
+	case ix.NList < 1 || ix.NList > MaxNList:
+		return invalidf("index.nlist must be between 1 and %d, got %d", MaxNList, ix.NList)
+	case ix.M < 1 || ix.M > dim:
+		return invalidf("index.m (product-quantizer subspaces) must be between 1 and the dimension, %d, got %d", dim, ix.M)
+	case ix.NProbe < 1 || ix.NProbe > ix.NList:
+		return invalidf("index.nprobe must be between 1 and index.nlist (%d), got %d", ix.NList, ix.NProbe)
+	case ix.Rerank < 0 || ix.Rerank > MaxRerank:
+		return invalidf("index.rerank must be between 0 (no re-ranking) and %d, got %d", MaxRerank, ix.Rerank)
 	}
 	return nil
 }

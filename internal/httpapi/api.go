@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/hippo-db/hippo/internal/auth"
 	"github.com/hippo-db/hippo/internal/engine"
 )
 
@@ -28,14 +29,14 @@ const (
 	maxImportErrors    = 1000     // line errors reported by one import
 )
 
-// Class is the access a route needs: read, write or admin.
-type Class string
+// Class is the access a route needs: read, write or admin (auth.Class).
+type Class = auth.Class
 
 // Access classes, from least to most.
 const (
-	ClassRead  Class = "read"
-	ClassWrite Class = "write"
-	ClassAdmin Class = "admin"
+	ClassRead  = auth.ClassRead
+	ClassWrite = auth.ClassWrite
+	ClassAdmin = auth.ClassAdmin
 )
 
 // Route is one entry of the route table: the single list of what the API
@@ -53,6 +54,32 @@ type Options struct {
 	// Heartbeat is how often an idle event stream gets a keep-alive; 0
 	// means 15 s.
 	Heartbeat time.Duration
+
+	// Access control (access.go). A request's listener identity is the
+	// auth.Conn that http.Server.ConnContext put in its context.
+	//
+	// Keys authenticates API keys on listeners that require them and
+	// backs the admin key routes; nil means no key is valid.
+	Keys *auth.Keyring
+	// Unlisted is the identity of requests whose connection carries none:
+	// an http.Server without ConnContext, httptest, in-process calls to
+	// ServeHTTP. nil means an admin listener without keys: whoever can
+	// call the handler directly is trusted.
+	Unlisted *auth.Conn
+	// RefuseUnlisted refuses (403) every request whose connection carries
+	// no identity, whatever Unlisted says. hippo serve sets it, so that a
+	// listener opened without ConnContext can never serve.
+	RefuseUnlisted bool
+	// RequestTimeout bounds reading the body of, and writing the answer
+	// to, one request that is not a stream (import, export, batch search,
+	// events, WebSocket are streams); 0 means 60 s, negative none.
+	RequestTimeout time.Duration
+	// CORSOrigins are the browser origins allowed to call the API
+	// ("*" for any); none by default.
+	CORSOrigins []string
+	// AccessLog logs every request at info level; without it they are
+	// logged at debug level.
+	AccessLog bool
 }
 
 // API is the HTTP handler of Hippo's API. It is safe for concurrent use.
@@ -65,6 +92,7 @@ type API struct {
 	// closing is cancelled by Shutdown: streams end so the server can stop.
 	closing  context.Context
 	shutdown context.CancelFunc
+	access   access
 }
 
 // New returns the API over e.
@@ -94,9 +122,13 @@ func New(e *engine.Engine, opts Options) *API {
 		{"POST", "/v1/collections/{collection}/search", ClassRead, a.search},
 		{"POST", "/v1/collections/{collection}/search/batch", ClassRead, a.searchBatch},
 		{"GET", "/v1/events", ClassRead, a.events},
+		{"GET", "/v1/ws", ClassRead, a.ws}, // write ops on the socket are to be checked one by one against the listener's class
 	}
-	for _, rt := range a.routes {
-		a.mux.HandleFunc(rt.Method+" "+rt.Pattern, rt.handle)
+	a.routes = append(a.routes, a.keyRoutes()...)
+	a.access = newAccess(opts)
+	for i := range a.routes {
+		rt := &a.routes[i]
+		a.mux.HandleFunc(rt.Method+" "+rt.Pattern, a.guard(rt))
 	}
 	return a
 }
@@ -112,8 +144,19 @@ func (a *API) Routes() []Route { return append([]Route(nil), a.routes...) }
 // ServeHTTP implements http.Handler. Requests no route matches get the JSON
 // error envelope (404, or 405 with Allow) instead of ServeMux's plain text.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w, done := a.startAccessLog(w, r)
+	defer done()
+	setSecurityHeaders(w.Header())
+	if a.access.cors.preflight(w, r) {
+		return
+	}
 	h, pattern := a.mux.Handler(r)
 	if pattern == "" {
+		// Who asks is checked before saying what exists.
+		if _, err := a.admit(w, r, nil); err != nil {
+			a.writeError(w, r, err)
+			return
+		}
 		probe := &statusProbe{header: http.Header{}}
 		h.ServeHTTP(probe, r)
 		if allow := probe.header.Get("Allow"); allow != "" {

@@ -64,9 +64,11 @@ func (a *API) getCollection(w http.ResponseWriter, r *http.Request) {
 
 func (a *API) listCollections(w http.ResponseWriter, r *http.Request) {
 	infos := a.engine.Collections()
-	out := make([]wireCollection, len(infos))
-	for i, info := range infos {
-		out[i] = toWireCollection(info)
+	out := make([]wireCollection, 0, len(infos))
+	for _, info := range infos {
+		if visible(r.Context(), info.Name) { // a key sees its collections only
+			out = append(out, toWireCollection(info))
+		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"collections": out})
 }

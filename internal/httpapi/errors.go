@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/hippo-db/hippo/internal/auth"
 	"github.com/hippo-db/hippo/internal/engine"
 	"github.com/hippo-db/hippo/internal/filter"
 	"github.com/hippo-db/hippo/internal/store"
@@ -62,9 +63,11 @@ func catalog(err error) *apiError {
 	case errors.As(err, &mbe):
 		return &apiError{Status: http.StatusRequestEntityTooLarge, Code: "payload_too_large",
 			Message: "request body is larger than the limit", Details: map[string]any{"limit_bytes": mbe.Limit}}
-	case errors.Is(err, engine.ErrInvalid), errors.Is(err, filter.ErrInvalid):
+	case errors.Is(err, engine.ErrInvalid), errors.Is(err, filter.ErrInvalid), errors.Is(err, auth.ErrInvalid):
 		code = "invalid_argument"
-	case errors.Is(err, engine.ErrNotFound):
+	case errors.Is(err, auth.ErrUnauthenticated):
+		code = "unauthenticated"
+	case errors.Is(err, engine.ErrNotFound), errors.Is(err, auth.ErrKeyNotFound):
 		code = "not_found"
 	case errors.Is(err, engine.ErrConflict):
 		code = "conflict"

@@ -16,6 +16,7 @@ const (
 	prefixRecord     = 'r' // 'r' collectionID(8, BE) recordID → record value
 	prefixEvent      = 'f' // 'f' seq(8, BE) → event value
 	prefixMeta       = 'm' // 'm' name → value
+	prefixKey        = 'k' // 'k' key id → API key JSON (APIKey)
 
 	recordVersion = 1
 	eventVersion  = 1
@@ -40,6 +41,10 @@ func recordKey(collectionID uint64, id string) []byte {
 	k = append(k, prefixRecord)
 	k = binary.BigEndian.AppendUint64(k, collectionID)
 	return append(k, id...)
+}
+
+func apiKeyKey(id string) []byte {
+	return append([]byte{prefixKey}, id...)
 }
 
 func eventKey(seq uint64) []byte {

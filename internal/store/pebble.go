@@ -334,3 +334,55 @@ func (p *pebbleSnapshot) Get(collectionID uint64, id string) (*Record, error) {
 }
 
 func (p *pebbleSnapshot) Close() error { return p.snap.Close() }
+
+// PutKey implements KeyStore.
+func (s *Pebble) PutKey(k *APIKey) error {
+	if k.ID == "" {
+		return errors.New("put key: empty id")
+	}
+	v, err := json.Marshal(k)
+	if err != nil {
+		return fmt.Errorf("encode key: %w", err)
+	}
+	if err := s.db.Set(apiKeyKey(k.ID), v, pebble.Sync); err != nil {
+		return fmt.Errorf("put key: %w", err)
+	}
+	return nil
+}
+
+// DeleteKey implements KeyStore.
+func (s *Pebble) DeleteKey(id string) error {
+	_, closer, err := s.db.Get(apiKeyKey(id))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return ErrNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("delete key: %w", err)
+	}
+	closer.Close()
+	if err := s.db.Delete(apiKeyKey(id), pebble.Sync); err != nil {
+		return fmt.Errorf("delete key: %w", err)
+	}
+	return nil
+}
+
+// Keys implements KeyStore.
+func (s *Pebble) Keys() ([]APIKey, error) {
+	it, err := s.db.NewIter(&pebble.IterOptions{
+		LowerBound: []byte{prefixKey},
+		UpperBound: []byte{prefixKey + 1},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list keys: %w", err)
+	}
+	defer it.Close()
+	var out []APIKey
+	for it.First(); it.Valid(); it.Next() {
+		var k APIKey
+		if err := json.Unmarshal(it.Value(), &k); err != nil {
+			return nil, fmt.Errorf("%w: key %q: %v", ErrCorrupt, it.Key()[1:], err)
+		}
+		out = append(out, k)
+	}
+	return out, it.Error()
+}

@@ -51,11 +51,20 @@ func (o Op) String() string {
 }
 
 // IndexSpec is a collection's vector index configuration as stored and served.
+// Type is "hnsw", "flat" or "ivfpq"; engine.CollectionSpec's validation says
+// which fields apply to which type (docs/design/indexes.md explains them).
 type IndexSpec struct {
-	Type           string `json:"type"`
-	M              int    `json:"m,omitempty"`
-	EfConstruction int    `json:"ef_construction,omitempty"`
-	Ef             int    `json:"ef,omitempty"`
+	Type string `json:"type"`
+	// M is the HNSW graph degree, or the number of IVF-PQ subspaces.
+	M              int `json:"m,omitempty"`
+	EfConstruction int `json:"ef_construction,omitempty"` // hnsw
+	Ef             int `json:"ef,omitempty"`              // hnsw, flat: default search beam
+	// Quantization is "int8" for an HNSW index searched on 8-bit codes and
+	// re-ranked with the float32 vectors; empty for float32 only.
+	Quantization string `json:"quantization,omitempty"`
+	NList        int    `json:"nlist,omitempty"`  // ivfpq: inverted lists
+	NProbe       int    `json:"nprobe,omitempty"` // ivfpq: default lists probed per search
+	Rerank       int    `json:"rerank,omitempty"` // ivfpq: keep float32 vectors, re-rank this many candidates
 }
 
 // Collection is a collection's durable descriptor. ID is internal and never
@@ -145,4 +154,28 @@ type Snapshot interface {
 	// Get returns a record as of the snapshot, or ErrNotFound.
 	Get(collectionID uint64, id string) (*Record, error)
 	Close() error
+}
+
+// APIKey is a stored API key. The secret itself is never stored: Hash is
+// its SHA-256 (docs/security.md says why a fast hash is enough).
+type APIKey struct {
+	ID          string    `json:"id"`
+	Name        string    `json:"name"`
+	Scope       string    `json:"scope"`
+	Collections []string  `json:"collections"`
+	Rate        float64   `json:"rate,omitempty"` // requests per second; 0: the server's default
+	Hash        []byte    `json:"sha256"`
+	CreatedAt   time.Time `json:"created_at"`
+}
+
+// KeyStore keeps API keys, outside the change log: keys are not data, and
+// the feed is readable by every reader. Its methods are safe for concurrent
+// use; each write is durable (synced) when it returns.
+type KeyStore interface {
+	// PutKey stores k under k.ID, replacing any key with that id.
+	PutKey(k *APIKey) error
+	// DeleteKey deletes the key with that id, or returns ErrNotFound.
+	DeleteKey(id string) error
+	// Keys returns every stored key, ordered by id.
+	Keys() ([]APIKey, error)
 }

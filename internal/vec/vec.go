@@ -109,3 +109,40 @@ func Implementation() string {
 	}
 	return "generic"
 }
+
+// AddScaled adds a·x to dst element by element: dst[i] += a*x[i] for
+// i < len(dst) (the BLAS "axpy"). It reads len(dst) elements of x and panics
+// if x is shorter. The assembly kernels fuse each multiply with its add, so
+// results may differ from the pure-Go kernel's in the last bit. It does not
+// allocate; it writes dst, so dst must not be used concurrently.
+func AddScaled(dst, x []float32, a float32) {
+	if len(x) < len(dst) {
+		panic("vec: AddScaled: len(x) < len(dst)")
+	}
+	if useAVX512 {
+		addScaledAVX512(dst, x, a)
+		return
+	}
+	if useAVX2FMA {
+		addScaledAVX2(dst, x, a)
+		return
+	}
+	addScaledGeneric(dst, x, a)
+}
+
+// ArgMin returns the index of the smallest element of s, the first one if
+// several are equal (-0 and +0 count as equal). It panics if s is empty;
+// the result is unspecified if s contains NaNs. It does not allocate.
+// Indexes use it to pick the nearest of many centroids from their distances.
+func ArgMin(s []float32) int {
+	if len(s) == 0 {
+		panic("vec: ArgMin of an empty slice")
+	}
+	if useAVX512 {
+		return argMinAVX512(s)
+	}
+	if useAVX2FMA {
+		return argMinAVX2(s)
+	}
+	return argMinGeneric(s)
+}

@@ -45,3 +45,23 @@ func dotAVX512(a, b []float32) float32
 //
 //go:noescape
 func scaleAVX512(v []float32, f float32)
+
+// addScaledAVX2 requires AVX2 and FMA.
+//
+//go:noescape
+func addScaledAVX2(dst, x []float32, a float32)
+
+// addScaledAVX512 requires AVX512F.
+//
+//go:noescape
+func addScaledAVX512(dst, x []float32, a float32)
+
+// argMinAVX2 requires AVX2; len(s) ≥ 1.
+//
+//go:noescape
+func argMinAVX2(s []float32) int
+
+// argMinAVX512 requires AVX512F; len(s) ≥ 1.
+//
+//go:noescape
+func argMinAVX512(s []float32) int

@@ -57,3 +57,22 @@ func scaleGeneric(v []float32, f float32) {
 		v[i] *= f
 	}
 }
+
+// addScaledGeneric adds a·x to dst.
+func addScaledGeneric(dst, x []float32, a float32) {
+	x = x[:len(dst)]
+	for i := range dst {
+		dst[i] += a * x[i]
+	}
+}
+
+// argMinGeneric is the portable ArgMin.
+func argMinGeneric(s []float32) int {
+	best, m := 0, s[0]
+	for i, v := range s {
+		if v < m {
+			best, m = i, v
+		}
+	}
+	return best
+}

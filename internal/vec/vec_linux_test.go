@@ -73,3 +73,43 @@ func TestScaleStopsAtGuardPage(t *testing.T) {
 		})
 	}
 }
+
+func TestAddScaledStopsAtGuardPage(t *testing.T) {
+	lengths := testLengths()
+	dstBuf := guardedFloats(t, slices.Max(lengths))
+	xBuf := guardedFloats(t, slices.Max(lengths))
+	for _, k := range addScaledKernels() {
+		t.Run(k.name, func(t *testing.T) {
+			for _, n := range lengths {
+				dst, x := dstBuf[len(dstBuf)-n:], xBuf[len(xBuf)-n:]
+				for i := range dst {
+					dst[i], x[i] = float32(i), 1
+				}
+				k.fn(dst, x, 2)
+				for i := range dst {
+					if dst[i] != float32(i+2) {
+						t.Fatalf("n=%d: dst[%d] = %v", n, i, dst[i])
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestArgMinStopsAtGuardPage(t *testing.T) {
+	lengths := testLengths()[1:]
+	buf := guardedFloats(t, slices.Max(lengths))
+	for name, k := range argMinKernels() {
+		t.Run(name, func(t *testing.T) {
+			for _, n := range lengths {
+				s := buf[len(buf)-n:]
+				for i := range s {
+					s[i] = float32(n - i)
+				}
+				if got := k(s); got != n-1 {
+					t.Fatalf("n=%d: got %d", n, got)
+				}
+			}
+		})
+	}
+}

@@ -11,14 +11,24 @@ import (
 
 // TestConcurrent runs everything at once: one appender, two linkers, two
 // searchers, a deleter and a snapshotter. Run it with -race.
+//
+// With int8 quantization the appender learns the ranges three times during
+// the run (at 32, 256 and 2,048 nodes), replacing the codes under the
+// searchers.
 func TestConcurrent(t *testing.T) {
+	t.Run("float32", func(t *testing.T) { testConcurrent(t, Quantization{}) })
+	t.Run("int8", func(t *testing.T) { testConcurrent(t, Quantization{Int8: true, Symmetric: true, TrainSize: 32}) })
+	t.Run("int8-asymmetric", func(t *testing.T) { testConcurrent(t, Quantization{Int8: true, TrainSize: 32}) })
+}
+
+func testConcurrent(t *testing.T, quant Quantization) {
 	n := 3000
 	if testing.Short() {
 		n = 1000
 	}
 	all := dataset.Clustered(n+50, 16, 10, 13)
 	data, queries := all.Slice(0, n), all.Slice(n, n+50)
-	ix := New(Config{Dim: 16, M: 4, EfConstruction: 32, Seed: 13})
+	ix := New(Config{Dim: 16, M: 4, EfConstruction: 32, Seed: 13, Quantization: quant})
 	// Small chunks, so that the directory is replaced many times while
 	// readers use it.
 	ix.chunkShift, ix.chunkMask = 6, 63
@@ -84,6 +94,9 @@ func TestConcurrent(t *testing.T) {
 		if !ix.Linked(id) {
 			t.Fatalf("node %d not linked", id)
 		}
+	}
+	if quant.Int8 && ix.Quantizer() == nil {
+		t.Error("quantization never trained")
 	}
 	if r := recall(t, ix, queries, 10, 64, nil); r < 0.9 {
 		t.Errorf("recall@10 after a concurrent build %.4f, want ≥ 0.9", r)

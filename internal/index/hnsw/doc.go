@@ -72,9 +72,35 @@
 // returns. The distance function is called through Config.Distance; the
 // kernels live in package vec.
 //
+// # Int8 quantization
+//
+// With Config.Quantization.Int8 the index also keeps, per node, an 8-bit code
+// per dimension (package scalar) padded to a multiple of 64 bytes, and a
+// float32 constant. Search then descends the upper layers and runs the
+// layer-0 beam search on code distances — a 784-dimension code is 13 cache
+// lines where the float32 vector is 49 — and re-ranks the best candidates
+// (Quantization.Rerank, by default all ef of them) with exact float32
+// distances, which are what it returns. The float32 vectors stay: Link
+// builds the graph on them, and Scan, Vector and re-ranking use them.
+//
+// The quantizer's ranges are learned by Append, on the appender's goroutine,
+// when Len reaches TrainSize, and again at 8 and 64 times TrainSize, from up
+// to 8,192 nodes spread over the index; Retrain forces it. Each training
+// computes a complete new generation of codes and publishes it with one
+// atomic store, so a search sees one generation throughout; nodes appended
+// after its generation was replaced are measured exactly. Until the first
+// training, Search uses float32 distances.
+//
+// By default queries are quantized too (Quantization.Symmetric) and code
+// distances are exact integer dot products (VPDPBUSD with AVX-512 VNNI). On
+// Fashion-MNIST this searched 1.7x as many queries per second as float32 at
+// the same recall, and 1.2x as many as keeping the query in float32, whose
+// approximation is better before re-ranking but measured the same after it.
+//
 // # Snapshots
 //
 // WriteTo and Read store and load the whole index with checksums; the format is
-// described next to WriteTo in snapshot.go. Read never panics on bad input and
+// described next to WriteTo in snapshot.go. The quantizer is stored, the
+// codes are recomputed by Read. Read never panics on bad input and
 // reports it with an error wrapping ErrCorrupt.
 package hnsw

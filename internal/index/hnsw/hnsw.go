@@ -7,7 +7,7 @@ import (
 	"sync/atomic"
 	"unsafe"
 
-	"github.com/hippo-db/hippo/internal/vec"
+	"github.com/hippo-db/hippo/internal/index"
 )
 
 // Config describes an index. The zero values of M and EfConstruction select
@@ -21,10 +21,17 @@ type Config struct {
 	// EfConstruction is the beam width of the search that finds a new node's
 	// neighbours. Larger builds slower and finds better neighbours. Default 200.
 	EfConstruction int
+	// Metric names the distance. It is what the int8 codes approximate, and
+	// nil Distance means Metric.Distance(). Default index.L2.
+	Metric index.Metric
 	// Distance returns the dissimilarity of two Dim-long vectors: smaller is
-	// closer, and it must be safe to call concurrently. The engine passes
-	// vec.L2Squared or a negated vec.Dot; nil means vec.L2Squared.
+	// closer, and it must be safe to call concurrently. It must compute
+	// Metric (it exists so that callers may pass their own function value of
+	// it); nil means Metric.Distance().
 	Distance func(a, b []float32) float32
+	// Quantization enables int8 scalar quantization; the zero value keeps
+	// float32 only. See the package documentation.
+	Quantization Quantization
 	// Seed makes node levels reproducible: the same seed gives every node id
 	// the same level whatever the order or concurrency of Link calls.
 	Seed int64
@@ -35,11 +42,43 @@ type Config struct {
 	KeepPruned bool
 }
 
-// Result is one answer of Search or Scan.
-type Result struct {
-	ID       uint32
-	Distance float32
+// Quantization configures int8 scalar quantization of an index. Searches
+// then walk the graph on distances computed from 8-bit codes (one per
+// dimension, ranges learned from the data by package scalar) and re-rank
+// the best candidates with the exact float32 vectors, which are kept. The
+// graph itself is built on the float32 vectors.
+type Quantization struct {
+	// Int8 turns quantization on.
+	Int8 bool
+	// Symmetric quantizes queries too and computes code distances in
+	// integers (scalar.Options.Symmetric).
+	Symmetric bool
+	// Global learns one range for all dimensions instead of one per
+	// dimension (scalar.Options.Global).
+	Global bool
+	// Quantile trims the learned ranges (scalar.Options.Quantile); 0 takes
+	// the sample's minimum and maximum.
+	Quantile float64
+	// TrainSize is how many nodes must be appended before the ranges are
+	// learned; until then searches use float32 distances. They are learned
+	// again at 8 and 64 times TrainSize, from a sample of up to
+	// trainSample nodes spread over the whole index. Default 1024.
+	TrainSize int
+	// Rerank is how many of the best candidates by code distance are
+	// re-ranked with exact distances; 0 (the default) re-ranks all ef of
+	// them.
+	Rerank int
 }
+
+// DefaultTrainSize is Quantization.TrainSize's default; maxTrainSize its
+// largest value.
+const (
+	DefaultTrainSize = 1024
+	maxTrainSize     = 1 << 24
+)
+
+// Result is one answer of Search or Scan.
+type Result = index.Result
 
 // Node state bits, in chunk.state.
 const (
@@ -64,7 +103,9 @@ type Index struct {
 	seed           int64
 	keepPruned     bool
 	levelMult      float64
+	metric         index.Metric
 	distance       func(a, b []float32) float32
+	quantization   Quantization
 
 	chunkShift uint   // a chunk holds 1<<chunkShift nodes
 	chunkMask  uint32 // (1<<chunkShift)-1
@@ -89,6 +130,13 @@ type Index struct {
 	linkMu sync.RWMutex
 
 	upperWords atomic.Int64 // uint32 words held in upper-layer lists, for MemoryBytes
+
+	// codes holds the int8 codes when quantization is on and trained; nil
+	// before. Only the appender (Append, Retrain) replaces it.
+	codes atomic.Pointer[codeSet]
+	// nextTrain is the Len at which Append next learns the ranges; 0 when
+	// it never will. Only the appender uses it.
+	nextTrain uint32
 
 	searchers struct {
 		sync.Mutex
@@ -133,8 +181,22 @@ func New(cfg Config) *Index {
 	if cfg.EfConstruction <= 0 {
 		cfg.EfConstruction = 200
 	}
+	if !cfg.Metric.Valid() {
+		panic(fmt.Sprintf("hnsw: metric %d", cfg.Metric))
+	}
 	if cfg.Distance == nil {
-		cfg.Distance = vec.L2Squared
+		cfg.Distance = cfg.Metric.Distance()
+	}
+	if cfg.Quantization.Int8 {
+		if cfg.Quantization.TrainSize <= 0 {
+			cfg.Quantization.TrainSize = DefaultTrainSize
+		}
+		if cfg.Quantization.Rerank < 0 || cfg.Quantization.TrainSize > maxTrainSize ||
+			!(cfg.Quantization.Quantile >= 0 && cfg.Quantization.Quantile <= 0.1) || cfg.Dim > maxSnapshotDim {
+			panic(fmt.Sprintf("hnsw: quantization %+v", cfg.Quantization))
+		}
+	} else {
+		cfg.Quantization = Quantization{}
 	}
 	ix := &Index{
 		dim:            cfg.Dim,
@@ -144,7 +206,9 @@ func New(cfg Config) *Index {
 		seed:           cfg.Seed,
 		keepPruned:     cfg.KeepPruned,
 		levelMult:      1 / math.Log(float64(cfg.M)),
+		metric:         cfg.Metric,
 		distance:       cfg.Distance,
+		quantization:   cfg.Quantization,
 		stride0:        1 + 2*cfg.M,
 		strideUp:       1 + cfg.M,
 	}
@@ -159,12 +223,16 @@ func New(cfg Config) *Index {
 	ix.chunkMask = 1<<ix.chunkShift - 1
 	dir := make([]*chunk, 0, 16)
 	ix.chunks.Store(&dir)
+	if cfg.Quantization.Int8 {
+		ix.nextTrain = uint32(cfg.Quantization.TrainSize)
+	}
 	return ix
 }
 
 // Config returns the configuration the index was built with, defaults filled in.
 func (ix *Index) Config() Config {
-	return Config{Dim: ix.dim, M: ix.m, EfConstruction: ix.efConstruction, Distance: ix.distance, Seed: ix.seed, KeepPruned: ix.keepPruned}
+	return Config{Dim: ix.dim, M: ix.m, EfConstruction: ix.efConstruction, Metric: ix.metric, Distance: ix.distance,
+		Seed: ix.seed, KeepPruned: ix.keepPruned, Quantization: ix.quantization}
 }
 
 func (ix *Index) newChunk() *chunk {
@@ -216,7 +284,13 @@ func (ix *Index) Append(v []float32) uint32 {
 		panic("hnsw: index full")
 	}
 	copy(ix.slot(id), v)
+	if cs := ix.codes.Load(); cs != nil {
+		cs.encode(ix, id, v)
+	}
 	ix.count.Store(id + 1)
+	if ix.nextTrain != 0 && id+1 >= ix.nextTrain {
+		ix.train()
+	}
 	return id
 }
 
@@ -272,12 +346,15 @@ func (ix *Index) Deleted(id uint32) bool { return ix.state(id)&stateDeleted != 0
 func (ix *Index) Linked(id uint32) bool { return ix.state(id)&stateLinked != 0 }
 
 // MemoryBytes returns the approximate number of bytes the index holds:
-// vectors, neighbour lists and per-node bookkeeping, including the unused
-// tail of the last chunk.
+// vectors, int8 codes, neighbour lists and per-node bookkeeping, including
+// the unused tail of the last chunk.
 func (ix *Index) MemoryBytes() int64 {
 	chunks := int64(len(*ix.chunks.Load()))
 	perNode := int64(ix.dim*4 + ix.stride0*4 + int(unsafe.Sizeof([]uint32(nil))) + 1 + 4 + int(unsafe.Sizeof(sync.Mutex{})))
 	total := chunks*(int64(1)<<ix.chunkShift)*perNode + chunks*8 + ix.upperWords.Load()*4
+	if cs := ix.codes.Load(); cs != nil {
+		total += cs.memoryBytes(ix)
+	}
 	ix.searchers.Lock()
 	for _, s := range ix.searchers.free {
 		total += int64(len(s.marks)) * 2

@@ -8,7 +8,7 @@ import (
 
 	"github.com/hippo-db/hippo/internal/dataset"
 	"github.com/hippo-db/hippo/internal/index/hnsw"
-	"github.com/hippo-db/hippo/internal/index/hnsw/annbench"
+	"github.com/hippo-db/hippo/internal/index/annbench"
 )
 
 // BenchmarkFashionMNIST is the product benchmark: it builds the 60,000

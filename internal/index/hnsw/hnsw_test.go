@@ -140,7 +140,7 @@ func TestScanExact(t *testing.T) {
 			if id == 3 || id == 10 || (tc.accept != nil && !tc.accept(id)) {
 				continue
 			}
-			want = append(want, Result{id, vec.L2Squared(q, data.Row(int(id)))})
+			want = append(want, Result{ID: id, Distance: vec.L2Squared(q, data.Row(int(id)))})
 		}
 		slices.SortStableFunc(want, func(a, b Result) int { return cmpFloat(a.Distance, b.Distance) })
 		want = want[:min(tc.k, len(want))]
@@ -226,7 +226,7 @@ func TestSmall(t *testing.T) {
 		t.Fatal("Linked wrong")
 	}
 	got := ix.Search([]float32{0, 0}, 5, 1, nil)
-	if len(got) != 1 || got[0] != (Result{a, 2}) {
+	if len(got) != 1 || got[0] != (Result{ID: a, Distance: 2}) {
 		t.Fatalf("one node: %v", got)
 	}
 	b := ix.Append([]float32{0, 0})

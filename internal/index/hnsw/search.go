@@ -35,6 +35,11 @@ func (ix *Index) Search(q []float32, k, ef int, accept func(id uint32) bool) []R
 	}
 	ef = max(ef, k)
 	s := ix.getSearcher()
+	if cs := ix.codes.Load(); cs != nil {
+		out := ix.searchQuantized(s, cs, e, q, k, ef, accept)
+		ix.putSearcher(s)
+		return out
+	}
 	id, top := unpackEntry(e)
 	cur := candidate{ix.distance(q, ix.vector(id)), id}
 	for layer := top; layer > 0; layer-- {

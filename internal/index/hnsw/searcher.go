@@ -1,6 +1,10 @@
 package hnsw
 
-import "runtime"
+import (
+	"runtime"
+
+	"github.com/hippo-db/hippo/internal/index/scalar"
+)
 
 // candidate is a node and its distance to the current query.
 type candidate struct {
@@ -28,6 +32,7 @@ type searcher struct {
 	pruned  []candidate // candidates the heuristic rejected
 	scratch []candidate // lists being re-selected by addLink
 	layers  [maxLayers][]candidate
+	query   scalar.Query // the prepared query of a quantized search
 }
 
 // startSearch forgets all visits, sizing marks for an index of n nodes.

@@ -8,6 +8,9 @@ import (
 	"hash/crc32"
 	"io"
 	"math"
+
+	"github.com/hippo-db/hippo/internal/index"
+	"github.com/hippo-db/hippo/internal/index/scalar"
 )
 
 // ErrCorrupt is wrapped by the errors Read returns for input that is not a
@@ -23,12 +26,24 @@ var ErrCorrupt = errors.New("hippo: hnsw snapshot corrupt")
 //	  uint32   dim
 //	  uint32   M
 //	  uint32   efConstruction
-//	  uint32   flags: bit 0 KeepPruned; other bits zero
+//	  uint32   flags: bit 0 KeepPruned; bit 1 int8 quantization; bits 2-3
+//	           the metric (0 L2, 1 dot, 2 cosine); other bits zero
 //	  uint64   seed
 //	  uint32   nodes (n)
 //	  uint32   entry point id (0 when there is none)
 //	  uint32   entry point level + 1 (0 when no node is linked)
 //	  uint32   CRC-32C (Castagnoli) of the header bytes above
+//	if flags bit 1, the quantization section
+//	  uint32   length L of what follows, up to the section's CRC
+//	  uint8    flags: bit 0 symmetric, bit 1 global; other bits zero
+//	  [3]byte  zero
+//	  float64  quantile
+//	  uint32   train size
+//	  uint32   rerank
+//	  uint32   next training at (0: never)
+//	  uint32   trained at (0: not trained; nothing follows)
+//	  if trained: the quantizer (package scalar's AppendBinary)
+//	  uint32   CRC-32C of the section from L on
 //	n node records, in id order
 //	  uint8    flags: bit 0 linked, bit 1 deleted; other bits zero
 //	  uint8    level L (0 when not linked)
@@ -45,6 +60,10 @@ var ErrCorrupt = errors.New("hippo: hnsw snapshot corrupt")
 // nodes have level 0, and that the entry point is a linked node of the
 // highest level, so that no input can make a later Search index out of range.
 // Nodes that were being linked while WriteTo ran are stored unlinked.
+//
+// The int8 codes are not stored: Read recomputes them from the vectors with
+// the stored quantizer, which gives the same codes, in about 4 ms per 10,000
+// vectors of 784 dimensions.
 const (
 	snapshotMagic   = "HIPPOHNS"
 	snapshotVersion = 1
@@ -52,6 +71,14 @@ const (
 	maxSnapshotDim  = 1 << 16
 	maxSnapshotM    = 1 << 10
 	maxSnapshotEfC  = 1 << 20
+
+	flagKeepPruned = 1 << 0
+	flagInt8       = 1 << 1
+	metricShift    = 2
+	metricMask     = 3 << metricShift
+	knownFlags     = flagKeepPruned | flagInt8 | metricMask
+
+	quantFixedSize = 4 + 8 + 4*4 // flags and padding, quantile, 4 words
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -76,9 +103,12 @@ func (ix *Index) WriteTo(w io.Writer) (int64, error) {
 	buf = binary.LittleEndian.AppendUint32(buf, uint32(ix.dim))
 	buf = binary.LittleEndian.AppendUint32(buf, uint32(ix.m))
 	buf = binary.LittleEndian.AppendUint32(buf, uint32(ix.efConstruction))
-	var flags uint32
+	flags := uint32(ix.metric) << metricShift
 	if ix.keepPruned {
-		flags |= 1
+		flags |= flagKeepPruned
+	}
+	if ix.quantization.Int8 {
+		flags |= flagInt8
 	}
 	buf = binary.LittleEndian.AppendUint32(buf, flags)
 	buf = binary.LittleEndian.AppendUint64(buf, uint64(ix.seed))
@@ -87,6 +117,9 @@ func (ix *Index) WriteTo(w io.Writer) (int64, error) {
 	buf = binary.LittleEndian.AppendUint32(buf, uint32(entryLevel+1))
 	buf = binary.LittleEndian.AppendUint32(buf, crc32.Checksum(buf, castagnoli))
 	bw.Write(buf)
+	if ix.quantization.Int8 {
+		bw.Write(ix.appendQuantSection(nil))
+	}
 
 	for id := range n {
 		c, slot := ix.node(id)
@@ -163,8 +196,8 @@ func corrupt(format string, args ...any) error {
 }
 
 // Read loads a snapshot written by WriteTo, with distance as the index's
-// distance function (nil means vec.L2Squared; it must be the function the
-// snapshot was built with). It reads exactly the snapshot's bytes from r;
+// distance function (nil means the stored metric's; a function passed must
+// compute that metric). It reads exactly the snapshot's bytes from r;
 // wrap an unbuffered r in a bufio.Reader. Malformed input gives an error
 // wrapping ErrCorrupt, never a panic, and memory grows only with the input
 // actually read, whatever the header claims. Errors from r are wrapped as
@@ -195,7 +228,7 @@ func Read(r io.Reader, distance func(a, b []float32) float32) (*Index, error) {
 		return nil, corrupt("M %d", m)
 	case efc < 1 || efc > maxSnapshotEfC:
 		return nil, corrupt("efConstruction %d", efc)
-	case flags&^1 != 0:
+	case flags&^knownFlags != 0 || !index.Metric(flags>>metricShift&3).Valid():
 		return nil, corrupt("flags %#x", flags)
 	case n == math.MaxUint32:
 		return nil, corrupt("%d nodes", n)
@@ -206,7 +239,17 @@ func Read(r io.Reader, distance func(a, b []float32) float32) (*Index, error) {
 	case entryLevel < 0 && entryID != 0:
 		return nil, corrupt("entry point %d without a level", entryID)
 	}
-	ix := New(Config{Dim: int(dim), M: int(m), EfConstruction: int(efc), Distance: distance, Seed: seed, KeepPruned: flags&1 != 0})
+	cfg := Config{Dim: int(dim), M: int(m), EfConstruction: int(efc), Metric: index.Metric(flags >> metricShift & 3),
+		Distance: distance, Seed: seed, KeepPruned: flags&flagKeepPruned != 0}
+	var quant *quantSection
+	if flags&flagInt8 != 0 {
+		var err error
+		if quant, err = readQuantSection(cr, int(dim), cfg.Metric); err != nil {
+			return nil, fmt.Errorf("read hnsw quantization: %w", err)
+		}
+		cfg.Quantization = quant.config
+	}
+	ix := New(cfg)
 
 	buf := make([]byte, max(2+4*dim, 4*(2*m+1)))
 	anyLinked := false
@@ -264,7 +307,107 @@ func Read(r io.Reader, distance func(a, b []float32) float32) (*Index, error) {
 	if entryLevel >= 0 {
 		ix.entry.Store(packEntry(entryID, entryLevel))
 	}
+	if quant != nil {
+		ix.nextTrain = quant.nextTrain
+		if quant.quantizer != nil {
+			ix.publishCodes(quant.quantizer, quant.trainedAt, n)
+		}
+	}
 	return ix, nil
+}
+
+// appendQuantSection appends the quantization section to b.
+func (ix *Index) appendQuantSection(b []byte) []byte {
+	start := len(b)
+	b = append(b, 0, 0, 0, 0) // length, filled in below
+	q := ix.quantization
+	var flags byte
+	if q.Symmetric {
+		flags |= 1
+	}
+	if q.Global {
+		flags |= 2
+	}
+	b = append(b, flags, 0, 0, 0)
+	b = binary.LittleEndian.AppendUint64(b, math.Float64bits(q.Quantile))
+	b = binary.LittleEndian.AppendUint32(b, uint32(q.TrainSize))
+	b = binary.LittleEndian.AppendUint32(b, uint32(q.Rerank))
+	// nextTrain is the appender's; WriteTo may run concurrently with
+	// Append, so it is recomputed from the published generation rather than
+	// read.
+	cs := ix.codes.Load()
+	var trainedAt, next uint32
+	if cs != nil {
+		trainedAt = cs.trainedAt
+		next = nextTrainAfter(trainedAt, uint32(q.TrainSize))
+	} else {
+		next = uint32(q.TrainSize)
+	}
+	b = binary.LittleEndian.AppendUint32(b, next)
+	b = binary.LittleEndian.AppendUint32(b, trainedAt)
+	if cs != nil {
+		b, _ = cs.quantizer.AppendBinary(b)
+	}
+	binary.LittleEndian.PutUint32(b[start:], uint32(len(b)-start-4))
+	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b[start:], castagnoli))
+}
+
+// quantSection is the quantization section as read.
+type quantSection struct {
+	config               Quantization
+	nextTrain, trainedAt uint32
+	quantizer            *scalar.Quantizer // nil when not trained
+}
+
+func readQuantSection(cr *crcReader, dim int, metric index.Metric) (*quantSection, error) {
+	var head [4]byte
+	if err := cr.full(head[:]); err != nil {
+		return nil, err
+	}
+	le := binary.LittleEndian
+	size := le.Uint32(head[:])
+	if size != quantFixedSize && size != quantFixedSize+uint32(scalar.EncodedSize(dim)) {
+		return nil, corrupt("quantization section of %d bytes", size)
+	}
+	b := make([]byte, size+4)
+	if err := cr.full(b); err != nil {
+		return nil, err
+	}
+	body := b[:size]
+	if got, want := le.Uint32(b[size:]), crc32.Update(crc32.Checksum(head[:], castagnoli), castagnoli, body); got != want {
+		return nil, corrupt("quantization checksum %08x, want %08x", got, want)
+	}
+	qs := &quantSection{config: Quantization{
+		Int8:      true,
+		Symmetric: body[0]&1 != 0,
+		Global:    body[0]&2 != 0,
+		Quantile:  math.Float64frombits(le.Uint64(body[4:])),
+		TrainSize: int(le.Uint32(body[12:])),
+		Rerank:    int(le.Uint32(body[16:])),
+	}}
+	qs.nextTrain, qs.trainedAt = le.Uint32(body[20:]), le.Uint32(body[24:])
+	c := qs.config
+	switch {
+	case body[0]&^3 != 0 || body[1] != 0 || body[2] != 0 || body[3] != 0:
+		return nil, corrupt("quantization flags %x", body[:4])
+	case !(c.Quantile >= 0 && c.Quantile <= 0.1):
+		return nil, corrupt("quantile %v", c.Quantile)
+	case c.TrainSize < 1 || c.TrainSize > maxTrainSize || c.Rerank < 0 || c.Rerank > maxSnapshotEfC:
+		return nil, corrupt("train size %d, rerank %d", c.TrainSize, c.Rerank)
+	case (qs.trainedAt == 0) != (size == quantFixedSize):
+		return nil, corrupt("trained at %d with a %d-byte section", qs.trainedAt, size)
+	}
+	if qs.trainedAt > 0 {
+		q, err := scalar.Unmarshal(body[quantFixedSize:])
+		if err != nil {
+			return nil, corrupt("%v", err)
+		}
+		if o := q.Options(); q.Dim() != dim || o.Metric != metric || o.Symmetric != c.Symmetric || o.Global != c.Global || o.Quantile != c.Quantile {
+			return nil, corrupt("quantizer %+v (dim %d) does not match the index", o, q.Dim())
+		}
+		qs.quantizer = q
+	}
+	return qs, nil
 }
 
 // readList reads one neighbour list into the node's storage, using buf,

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/hippo-db/hippo/internal/dataset"
+	"github.com/hippo-db/hippo/internal/index"
 )
 
 // snapshotIndex builds a small index with every kind of node: linked,
@@ -125,6 +126,11 @@ func FuzzRead(f *testing.F) {
 	f.Add(buf.Bytes())
 	buf.Reset()
 	New(Config{Dim: 1}).WriteTo(&buf)
+	f.Add(buf.Bytes())
+	quant := build(f, dataset.Clustered(40, 3, 3, 13), Config{M: 2, EfConstruction: 8, Seed: 13, Metric: index.Cosine,
+		Quantization: Quantization{Int8: true, Symmetric: true, TrainSize: 16}}, 1)
+	buf.Reset()
+	quant.WriteTo(&buf)
 	f.Add(buf.Bytes())
 	f.Fuzz(func(t *testing.T, in []byte) { fuzzRead(in) })
 }

@@ -7,10 +7,11 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hippo-db/hippo/internal/dataset"
 	"github.com/hippo-db/hippo/internal/index/hnsw"
-	"github.com/hippo-db/hippo/internal/index/hnsw/annbench"
+	"github.com/hippo-db/hippo/internal/index/annbench"
 )
 
 // TestFashionMNISTSweep is the Fashion-MNIST benchmark as a tunable test,
@@ -20,7 +21,9 @@ import (
 //	HIPPO_ANNBENCH=1 go test -run FashionMNISTSweep -v -timeout 1h ./internal/index/hnsw
 //
 // HIPPO_ANNBENCH_EFS (comma-separated), _REPEATS, _THREADS, _M, _EFC and
-// _KEEP_PRUNED=1 change the defaults. HIPPO_ANNBENCH_INDEX=path loads the
+// _KEEP_PRUNED=1 change the defaults. HIPPO_ANNBENCH_INT8=1 searches with
+// int8 codes, learned from the whole index after it is built or loaded;
+// _SYM=1, _GLOBAL=1, _RERANK=n and _QUANTILE=p choose the variant. HIPPO_ANNBENCH_INDEX=path loads the
 // index from a snapshot at path if there is one, and saves it there after
 // building otherwise, so that search changes can be measured on one graph.
 func TestFashionMNISTSweep(t *testing.T) {
@@ -34,12 +37,7 @@ func TestFashionMNISTSweep(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := func(name string, def int) int {
-		if v, err := strconv.Atoi(os.Getenv("HIPPO_ANNBENCH_" + name)); err == nil {
-			return v
-		}
-		return def
-	}
+	env := func(name string, def int) int { return envInt("HIPPO_ANNBENCH_"+name, def) }
 	k := 10
 	truth, err := dataset.GroundTruth(train, test, k)
 	if err != nil {
@@ -82,6 +80,15 @@ func TestFashionMNISTSweep(t *testing.T) {
 			f.Close()
 		}
 	}
+	if env("INT8", 0) == 1 {
+		q := hnsw.Quantization{Int8: true, Symmetric: env("SYM", 0) == 1, Global: env("GLOBAL", 0) == 1, Rerank: env("RERANK", 0)}
+		if v, err := strconv.ParseFloat(os.Getenv("HIPPO_ANNBENCH_QUANTILE"), 64); err == nil {
+			q.Quantile = v
+		}
+		start := time.Now()
+		hnsw.SetQuantizationForTest(ix, q)
+		t.Logf("quantized %+v in %v; %.0f bytes/vector (index estimate)", q, time.Since(start), float64(ix.MemoryBytes())/float64(ix.Len()))
+	}
 	efs := opt.Efs
 	if len(efs) == 0 {
 		efs = annbench.DefaultEfs
@@ -96,4 +103,12 @@ func TestFashionMNISTSweep(t *testing.T) {
 		p := annbench.Median(passes)
 		t.Logf("ef=%4d recall@10=%.4f qps=%6.0f cpu-qps=%6.0f", ef, p.Recall, p.QPS, p.CPUQPS)
 	}
+}
+
+// envInt returns the integer in environment variable name, or def.
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil {
+		return v
+	}
+	return def
 }

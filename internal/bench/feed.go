@@ -1,0 +1,843 @@
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/hippo-db/hippo/client"
+)
+
+// FeedOptions configure RunFeed. A zero field takes the default named in its
+// comment.
+type FeedOptions struct {
+	Binary string // the hippo binary to start
+	Dir    string // parent of the servers' data directories; removed by the caller
+
+	Subscribers    int           // for the memory figure; 10,000
+	Repeats        int           // passes per figure, the median is reported; 3
+	Dim            int           // dimension of the records written; 384
+	Rate           int           // writes per second for the latency figure; 1,000
+	PassTime       time.Duration // length of a latency, fan-out or write pass; 5 s
+	StreamsPerConn int           // HTTP/2 streams per subscriber connection; 200 (the server allows 250)
+	FanoutSubs     int           // subscribers of the latency, fan-out and write-cost figures; 100
+	Writers        int           // concurrent single-record writers of the write-cost figure; 16
+	SkipHTTP1      bool          // skip the memory figure over HTTP/1.1
+}
+
+func (o *FeedOptions) defaults() {
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&o.Subscribers, 10_000)
+	def(&o.Repeats, 3)
+	def(&o.Dim, 384)
+	def(&o.Rate, 1000)
+	def(&o.StreamsPerConn, 200)
+	def(&o.FanoutSubs, 100)
+	def(&o.Writers, 16)
+	if o.PassTime <= 0 {
+		o.PassTime = 5 * time.Second
+	}
+}
+
+// FeedReport holds what RunFeed measured; each figure is the median of
+// Repeats passes.
+type FeedReport struct {
+	Options   FeedOptions // with defaults filled in
+	Load      string      // /proc/loadavg when the run began
+	Memory    []FeedMemory
+	Latency   []FeedLatency
+	Fanout    []FeedFanout
+	WriteCost FeedWriteCost
+}
+
+// FeedMemory is the server's memory per idle subscriber.
+type FeedMemory struct {
+	Transport     string
+	Subscribers   int
+	Conns         int
+	Connect       time.Duration // to open every subscription
+	PerSubIdle    float64       // RSS growth per subscriber, after a few small events each
+	PerSubBusy    float64       // … after a burst of records that fills each stream's buffers
+	Deliver       time.Duration // one small event to every subscriber
+	RSSBase       int64         // before any subscriber
+	ServerCPUIdle float64       // CPUs the server used while they idled
+}
+
+// FeedLatency is commit-to-delivery latency at a steady write rate.
+type FeedLatency struct {
+	Subscribers int
+	Records     bool
+	Rate        float64       // writes per second achieved
+	P50, P99    time.Duration // from the event's commit time stamp to its receipt
+	Max         time.Duration
+	Deliveries  int
+	WriteP50    time.Duration // the writes' own latency to their answer
+	ServerCPU   float64
+	BenchCPU    float64
+}
+
+// FeedFanout is the highest event rate delivered to every subscriber while
+// writers write as fast as they can.
+type FeedFanout struct {
+	Subscribers int
+	Records     bool
+	HTTP1       bool // subscribers on HTTP/1.1, a connection each (else HTTP/2, 25 streams per connection)
+	Events      int
+	WriteRate   float64 // events committed per second
+	PerSub      float64 // events per second delivered to each subscriber (to the slowest)
+	MBps        float64 // bytes per second delivered in all
+	ServerCPU   float64
+	BenchCPU    float64 // CPUs the benchmark process (writers and subscribers) used
+}
+
+// FeedWriteCost is write throughput without and with subscribers.
+type FeedWriteCost struct {
+	Writers, Subscribers int
+	Without              float64 // writes per second
+	With                 float64 // … with subscribers that receive the records
+	WithNoRecords        float64 // … with subscribers that receive only the events
+	Cost, CostNoRecords  float64 // 1 - With/Without
+}
+
+// RunFeed measures the change feed of the real server.
+func RunFeed(opt FeedOptions, progress io.Writer) (*FeedReport, error) {
+	opt.defaults()
+	rep := &FeedReport{Options: opt}
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		rep.Load = strings.TrimSpace(string(b))
+	}
+	// Over HTTP/1.1 each subscriber is a connection, and so a file in this
+	// process and in the server, which inherits the limit.
+	if err := raiseFileLimit(opt.Subscribers + 1000); err != nil {
+		return nil, err
+	}
+	say(progress, "feed bench: %d-dimension records (random, fixed seed), flat index; load average %s", opt.Dim, rep.Load)
+	run := 0
+	fresh := func() (*server, *client.Client, error) {
+		run++
+		srv, err := startFeedServer(opt.Binary, filepath.Join(opt.Dir, fmt.Sprintf("feed%d", run)))
+		if err != nil {
+			return nil, nil, err
+		}
+		c, err := srv.client()
+		if err != nil {
+			srv.kill()
+			return nil, nil, err
+		}
+		if _, _, err := c.CreateCollection(context.Background(), feedColl, client.CollectionSpec{Dimension: opt.Dim,
+			Metric: client.MetricL2, Index: client.IndexSpec{Type: client.IndexFlat}}); err != nil {
+			srv.kill()
+			return nil, nil, err
+		}
+		return srv, c, nil
+	}
+	vectors := feedVectors(opt.Dim)
+
+	// Memory per subscriber, over HTTP/2 and HTTP/1.1.
+	transports := []bool{false, true}
+	if opt.SkipHTTP1 {
+		transports = transports[:1]
+	}
+	for _, http1 := range transports {
+		var passes []FeedMemory
+		for range opt.Repeats {
+			srv, c, err := fresh()
+			if err != nil {
+				return nil, err
+			}
+			m, err := feedMemory(srv, c, opt, http1, vectors)
+			c.Close()
+			srv.kill()
+			if err != nil {
+				return nil, err
+			}
+			say(progress, "memory, %s: %d subscribers on %d connections in %v: %.1f KiB each idle, %.1f KiB after a burst; one event to all in %v",
+				m.Transport, m.Subscribers, m.Conns, m.Connect.Round(time.Millisecond), m.PerSubIdle/1024, m.PerSubBusy/1024, m.Deliver.Round(time.Millisecond))
+			passes = append(passes, m)
+		}
+		rep.Memory = append(rep.Memory, medianBy(passes, func(m FeedMemory) float64 { return m.PerSubIdle }))
+	}
+
+	// Latency at a steady rate, fan-out, and the cost on writes share one
+	// server per repeat.
+	type latencyCase struct {
+		subs    int
+		records bool
+	}
+	latencyCases := []latencyCase{{1, true}, {opt.FanoutSubs, true}, {opt.FanoutSubs, false}}
+	latencies := make([][]FeedLatency, len(latencyCases))
+	type fanoutCase struct{ records, http1 bool }
+	fanoutCases := []fanoutCase{{true, false}, {false, false}, {true, true}}
+	fanouts := make([][]FeedFanout, len(fanoutCases))
+	var withouts, withs, withNoRecords []float64
+	for range opt.Repeats {
+		srv, c, err := fresh()
+		if err != nil {
+			return nil, err
+		}
+		err = func() error {
+			defer srv.kill()
+			defer c.Close()
+			for i, lc := range latencyCases {
+				l, err := feedLatency(srv, c, opt, lc.subs, lc.records, vectors)
+				if err != nil {
+					return err
+				}
+				say(progress, "latency, %d subscribers, records %v, %.0f writes/s: p50 %v, p99 %v, max %v (%d deliveries; writes p50 %v; server %.0f%% CPU, bench %.0f%%)",
+					l.Subscribers, l.Records, l.Rate, l.P50.Round(10*time.Microsecond), l.P99.Round(10*time.Microsecond),
+					l.Max.Round(10*time.Microsecond), l.Deliveries, l.WriteP50.Round(10*time.Microsecond), 100*l.ServerCPU, 100*l.BenchCPU)
+				latencies[i] = append(latencies[i], l)
+			}
+			for i, fc := range fanoutCases {
+				f, err := feedFanout(srv, c, opt, fc.records, fc.http1, vectors)
+				if err != nil {
+					return err
+				}
+				say(progress, "fan-out, %d subscribers, records %v, HTTP/1.1 %v: %d events written at %.0f/s, delivered at %.0f/s to each (%.0f MB/s in all; server %.0f%% CPU, bench %.0f%%)",
+					f.Subscribers, f.Records, f.HTTP1, f.Events, f.WriteRate, f.PerSub, f.MBps/1e6, 100*f.ServerCPU, 100*f.BenchCPU)
+				fanouts[i] = append(fanouts[i], f)
+			}
+			without, with, err := feedWriteCost(srv, c, opt, vectors, "vector_b64=1")
+			if err != nil {
+				return err
+			}
+			_, withNo, err := feedWriteCost(srv, c, opt, vectors, "records=false")
+			if err != nil {
+				return err
+			}
+			say(progress, "writes, %d writers: %.0f/s without subscribers, %.0f/s with %d receiving records, %.0f/s with %d receiving events only",
+				opt.Writers, without, with, opt.FanoutSubs, withNo, opt.FanoutSubs)
+			withouts, withs, withNoRecords = append(withouts, without), append(withs, with), append(withNoRecords, withNo)
+			return nil
+		}()
+		if err != nil {
+			return nil, err
+		}
+	}
+	for _, ls := range latencies {
+		rep.Latency = append(rep.Latency, medianBy(ls, func(l FeedLatency) float64 { return float64(l.P99) }))
+	}
+	for _, fs := range fanouts {
+		rep.Fanout = append(rep.Fanout, medianBy(fs, func(f FeedFanout) float64 { return f.PerSub }))
+	}
+	wc := FeedWriteCost{Writers: opt.Writers, Subscribers: opt.FanoutSubs, Without: medianF(withouts), With: medianF(withs),
+		WithNoRecords: medianF(withNoRecords)}
+	wc.Cost, wc.CostNoRecords = 1-wc.With/wc.Without, 1-wc.WithNoRecords/wc.Without
+	rep.WriteCost = wc
+	return rep, nil
+}
+
+const feedColl = "feed"
+
+// startFeedServer starts the server as server.start does, but with no cap on
+// the event streams its listener holds open (the default, 256, is a guard
+// for production, and the benchmark opens 10,000).
+func startFeedServer(binary, dir string) (*server, error) {
+	s := newServer(binary, dir)
+	s.done = make(chan error, 1)
+	s.cmd = exec.Command(binary, "serve", "--data-dir", dir, "--listen", "unix:"+s.socket+"?class=write&max_streams=0",
+		"--snapshot-interval", "-1s")
+	s.cmd.Stdout, s.cmd.Stderr = &s.log, &s.log
+	if err := s.cmd.Start(); err != nil {
+		return nil, err
+	}
+	go func() { s.done <- s.cmd.Wait() }()
+	c, err := s.client()
+	if err != nil {
+		s.kill()
+		return nil, err
+	}
+	defer c.Close()
+	for began := time.Now(); ; {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_, err := c.Ready(ctx)
+		cancel()
+		if err == nil {
+			return s, nil
+		}
+		select {
+		case err := <-s.done:
+			return nil, fmt.Errorf("hippo exited: %v\n%s", err, s.log.String())
+		case <-time.After(5 * time.Millisecond):
+		}
+		if time.Since(began) > time.Minute {
+			s.kill()
+			return nil, fmt.Errorf("hippo not ready after a minute: %v", err)
+		}
+	}
+}
+
+// medianBy returns the pass whose key is the median.
+func medianBy[T any](passes []T, key func(T) float64) T {
+	s := slices.Clone(passes)
+	slices.SortFunc(s, func(a, b T) int {
+		ka, kb := key(a), key(b)
+		switch {
+		case ka < kb:
+			return -1
+		case ka > kb:
+			return 1
+		}
+		return 0
+	})
+	return s[len(s)/2]
+}
+
+// raiseFileLimit lifts the soft limit on open files towards want (the hard
+// limit caps it); the server started later inherits it.
+func raiseFileLimit(want int) error {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return err
+	}
+	if lim.Cur >= uint64(want) {
+		return nil
+	}
+	lim.Cur = min(uint64(want), lim.Max)
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return fmt.Errorf("raise the open-file limit to %d: %w", lim.Cur, err)
+	}
+	if lim.Cur < uint64(want) {
+		return fmt.Errorf("the open-file limit is %d (hard), %d needed: raise it with ulimit -Hn", lim.Max, want)
+	}
+	return nil
+}
+
+// feedVectors returns 1,024 random vectors that writes cycle through.
+func feedVectors(dim int) [][]float32 {
+	r := rand.New(rand.NewPCG(7, 11))
+	out := make([][]float32, 1024)
+	for i := range out {
+		out[i] = make([]float32, dim)
+		for j := range out[i] {
+			out[i][j] = r.Float32()
+		}
+	}
+	return out
+}
+
+// subscriber is one consumer of GET /v1/events in the benchmark: it reads
+// the SSE stream with as little work as it can, so that the figures are the
+// server's, and notes each event's seq, and its latency while asked to.
+type subscriber struct {
+	connected chan struct{} // closed once the answer's header arrived
+	err       error         // why the stream ended; set before done is closed
+	done      chan struct{}
+	events    atomic.Int64
+	bytes     atomic.Int64
+	last      atomic.Uint64
+
+	opening   chan struct{}   // shared: a token while opening
+	measure   *atomic.Bool    // shared: note latencies now
+	latencies []time.Duration // only its goroutine touches it until done
+}
+
+// subscribers is a set of subscriptions over a set of connections.
+type subscribers struct {
+	subs       []*subscriber
+	transports []*http.Transport
+	cancel     context.CancelFunc
+	conns      int
+	measure    atomic.Bool
+}
+
+// subscribe opens n subscriptions to the server's feed, each from its
+// current end, over HTTP/2 connections of perConn streams or (http1) one
+// HTTP/1.1 connection each, and waits until each has its answer.
+func subscribe(srv *server, n, perConn int, http1 bool, query string) (*subscribers, error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	set := &subscribers{cancel: cancel}
+	dial := func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", srv.socket)
+	}
+	newTransport := func() *http.Transport {
+		t := &http.Transport{DialContext: dial, Protocols: new(http.Protocols), DisableCompression: true}
+		if http1 {
+			t.Protocols.SetHTTP1(true)
+		} else {
+			t.Protocols.SetUnencryptedHTTP2(true)
+			t.MaxConnsPerHost = 1
+		}
+		return t
+	}
+	if http1 {
+		set.transports = []*http.Transport{newTransport()}
+		set.conns = n
+	} else {
+		for i := 0; i < n; i += perConn {
+			set.transports = append(set.transports, newTransport())
+		}
+		set.conns = len(set.transports)
+	}
+	url := "http://localhost/v1/events?" + query
+	// Subscriptions are opened a few at a time: thousands of dials at once
+	// would overflow the socket's listen backlog (EAGAIN).
+	opening := make(chan struct{}, 64)
+	for i := range n {
+		s := &subscriber{connected: make(chan struct{}), done: make(chan struct{}), measure: &set.measure, opening: opening}
+		set.subs = append(set.subs, s)
+		t := set.transports[0]
+		if !http1 {
+			t = set.transports[i/perConn]
+		}
+		go s.run(ctx, t, url)
+	}
+	deadline := time.After(2 * time.Minute)
+	for _, s := range set.subs {
+		select {
+		case <-s.connected:
+		case <-s.done:
+			set.close()
+			return nil, fmt.Errorf("subscribe: %w", s.err)
+		case <-deadline:
+			set.close()
+			return nil, errors.New("subscribe: not every subscription was answered within 2 minutes")
+		}
+	}
+	return set, nil
+}
+
+func (s *subscriber) run(ctx context.Context, t *http.Transport, url string) {
+	defer close(s.done)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	req.Header.Set("Accept", "text/event-stream")
+	select {
+	case s.opening <- struct{}{}:
+	case <-ctx.Done():
+		s.err = ctx.Err()
+		return
+	}
+	resp, err := t.RoundTrip(req)
+	<-s.opening
+	if err != nil {
+		s.err = err
+		return
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+		s.err = fmt.Errorf("status %s: %s", resp.Status, bytes.TrimSpace(body))
+		return
+	}
+	close(s.connected)
+	br := bufio.NewReaderSize(resp.Body, 8<<10)
+	var long []byte
+	var lastTimeText []byte
+	var lastTime time.Time
+	for {
+		line, err := br.ReadSlice('\n')
+		if err == bufio.ErrBufferFull {
+			long = append(long[:0], line...)
+			for err == bufio.ErrBufferFull {
+				line, err = br.ReadSlice('\n')
+				long = append(long, line...)
+			}
+			line = long
+		}
+		if err != nil {
+			s.err = err
+			return
+		}
+		s.bytes.Add(int64(len(line)))
+		data, ok := bytes.CutPrefix(line, []byte("data: "))
+		if !ok {
+			continue
+		}
+		// {"seq":N,"type":...,"time":"..." — the seq and the commit time
+		// stamp come before the record.
+		now := time.Now()
+		seqText, ok := bytes.CutPrefix(data, []byte(`{"seq":`))
+		if !ok {
+			continue // a feed.gap
+		}
+		end := bytes.IndexByte(seqText, ',')
+		seq, _ := strconv.ParseUint(string(seqText[:max(end, 0)]), 10, 64)
+		if s.measure.Load() {
+			if i := bytes.Index(data, []byte(`"time":"`)); i >= 0 {
+				tt := data[i+8:]
+				tt = tt[:max(bytes.IndexByte(tt, '"'), 0)]
+				if !bytes.Equal(tt, lastTimeText) {
+					// Events committed together share their stamp.
+					lastTime, _ = time.Parse(time.RFC3339Nano, string(tt))
+					lastTimeText = append(lastTimeText[:0], tt...)
+				}
+				s.latencies = append(s.latencies, now.Sub(lastTime))
+			}
+		}
+		s.events.Add(1)
+		s.last.Store(seq)
+	}
+}
+
+// waitFor waits until every subscriber has received seq.
+func (set *subscribers) waitFor(seq uint64, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for _, s := range set.subs {
+		for s.last.Load() < seq {
+			select {
+			case <-s.done:
+				return fmt.Errorf("a subscription ended at seq %d of %d: %v", s.last.Load(), seq, s.err)
+			default:
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("a subscriber was at seq %d of %d after %v", s.last.Load(), seq, timeout)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	return nil
+}
+
+func (set *subscribers) close() {
+	set.cancel()
+	for _, s := range set.subs {
+		<-s.done
+	}
+	for _, t := range set.transports {
+		t.CloseIdleConnections()
+	}
+}
+
+// selfCPUTime returns the CPU time this process has used.
+func selfCPUTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// cpuTime returns the CPU time the server has used.
+func (s *server) cpuTime() time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	// The fields after the command name, which is in parentheses.
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * time.Second / 100 // USER_HZ
+}
+
+// upsertOne writes record i (a fresh id) and returns its seq.
+func upsertOne(ctx context.Context, c *client.Client, vectors [][]float32, prefix string, i int) (uint64, error) {
+	return c.Upsert(ctx, feedColl, client.Record{ID: prefix + strconv.Itoa(i), Vector: vectors[i%len(vectors)]})
+}
+
+func feedMemory(srv *server, c *client.Client, opt FeedOptions, http1 bool, vectors [][]float32) (FeedMemory, error) {
+	ctx := context.Background()
+	m := FeedMemory{Subscribers: opt.Subscribers, Transport: fmt.Sprintf("HTTP/2, %d streams per connection", opt.StreamsPerConn)}
+	if http1 {
+		m.Transport = "HTTP/1.1, a connection each"
+	}
+	// Warm the write path, so that its buffers are not counted.
+	var seq uint64
+	var err error
+	for i := range 50 {
+		if seq, err = upsertOne(ctx, c, vectors, "warm-", i); err != nil {
+			return m, err
+		}
+	}
+	time.Sleep(time.Second)
+	m.RSSBase = srv.rssBytes()
+	began := time.Now()
+	set, err := subscribe(srv, opt.Subscribers, opt.StreamsPerConn, http1, "records=false")
+	if err != nil {
+		return m, err
+	}
+	defer set.close()
+	m.Connect, m.Conns = time.Since(began), set.conns
+	// A few small events to each.
+	for i := range 5 {
+		began = time.Now()
+		if seq, err = upsertOne(ctx, c, vectors, "small-", i); err != nil {
+			return m, err
+		}
+		if err := set.waitFor(seq, time.Minute); err != nil {
+			return m, err
+		}
+		m.Deliver = time.Since(began)
+	}
+	cpu := srv.cpuTime()
+	time.Sleep(2 * time.Second)
+	m.ServerCPUIdle = (srv.cpuTime() - cpu).Seconds() / 2
+	m.PerSubIdle = float64(srv.rssBytes()-m.RSSBase) / float64(opt.Subscribers)
+	// A burst of records, which these subscriptions do not carry, but
+	// which fills every stream's batch with 256 events.
+	records := make([]client.Record, 300)
+	for i := range records {
+		records[i] = client.Record{ID: "burst-" + strconv.Itoa(i), Vector: vectors[i%len(vectors)]}
+	}
+	if _, seq, err = c.UpsertBatch(ctx, feedColl, records); err != nil {
+		return m, err
+	}
+	if err := set.waitFor(seq, 2*time.Minute); err != nil {
+		return m, err
+	}
+	time.Sleep(2 * time.Second)
+	m.PerSubBusy = float64(srv.rssBytes()-m.RSSBase) / float64(opt.Subscribers)
+	return m, nil
+}
+
+// feedLatency writes at opt.Rate for opt.PassTime with subs subscribers and
+// measures, after a second of warm-up, each event's time from the commit
+// stamp the server gave it to its receipt by each subscriber.
+func feedLatency(srv *server, c *client.Client, opt FeedOptions, subs int, records bool, vectors [][]float32) (FeedLatency, error) {
+	ctx := context.Background()
+	l := FeedLatency{Subscribers: subs, Records: records}
+	query := "records=false"
+	if records {
+		query = "vector_b64=1"
+	}
+	set, err := subscribe(srv, subs, min(opt.StreamsPerConn, 25), false, query)
+	if err != nil {
+		return l, err
+	}
+	defer set.close()
+
+	interval := time.Second / time.Duration(opt.Rate)
+	jobs := make(chan int, opt.Rate)
+	var mu sync.Mutex
+	var writeLat []time.Duration
+	var lastSeq uint64
+	var firstErr error
+	var wg sync.WaitGroup
+	prefix := fmt.Sprintf("lat%d-%v-", subs, records)
+	for range 64 {
+		wg.Go(func() {
+			for i := range jobs {
+				began := time.Now()
+				seq, err := upsertOne(ctx, c, vectors, prefix, i)
+				took := time.Since(began)
+				mu.Lock()
+				if err != nil && firstErr == nil {
+					firstErr = err
+				}
+				writeLat = append(writeLat, took)
+				lastSeq = max(lastSeq, seq)
+				mu.Unlock()
+			}
+		})
+	}
+	cpu, benchCPU := srv.cpuTime(), selfCPUTime()
+	began := time.Now()
+	warm := began.Add(min(time.Second, opt.PassTime/5))
+	n := 0
+	for ; ; n++ {
+		due := began.Add(time.Duration(n) * interval)
+		if due.Sub(began) >= opt.PassTime {
+			break
+		}
+		if d := time.Until(due); d > 0 {
+			time.Sleep(d)
+		}
+		if !set.measure.Load() && time.Now().After(warm) {
+			set.measure.Store(true)
+		}
+		jobs <- n
+	}
+	close(jobs)
+	wg.Wait()
+	took := time.Since(began)
+	l.ServerCPU = (srv.cpuTime() - cpu).Seconds() / took.Seconds()
+	l.BenchCPU = (selfCPUTime() - benchCPU).Seconds() / took.Seconds()
+	if firstErr != nil {
+		return l, firstErr
+	}
+	if err := set.waitFor(lastSeq, time.Minute); err != nil {
+		return l, err
+	}
+	set.measure.Store(false)
+	set.close()
+	var all []time.Duration
+	for _, s := range set.subs {
+		all = append(all, s.latencies...)
+	}
+	if len(all) == 0 {
+		return l, errors.New("no latencies measured")
+	}
+	l.Rate = float64(n) / took.Seconds()
+	l.P50, l.P99, l.Max = percentile(all, 50), percentile(all, 99), slices.Max(all)
+	l.Deliveries = len(all)
+	l.WriteP50 = percentile(writeLat, 50)
+	return l, nil
+}
+
+// feedFanout writes batches as fast as 4 writers can for opt.PassTime, with
+// opt.FanoutSubs subscribers, and measures the rate at which the slowest of
+// them received the events, from the first write to its receipt of the last.
+func feedFanout(srv *server, c *client.Client, opt FeedOptions, records, http1 bool, vectors [][]float32) (FeedFanout, error) {
+	ctx := context.Background()
+	f := FeedFanout{Subscribers: opt.FanoutSubs, Records: records, HTTP1: http1}
+	query := "records=false"
+	if records {
+		query = "vector_b64=1"
+	}
+	set, err := subscribe(srv, opt.FanoutSubs, min(opt.StreamsPerConn, 25), http1, query)
+	if err != nil {
+		return f, err
+	}
+	defer set.close()
+	start, err := c.Ready(ctx)
+	if err != nil {
+		return f, err
+	}
+	firstSeq := uint64(start["seq"].(float64)) + 1
+	const batch = 100
+	var mu sync.Mutex
+	var lastSeq uint64
+	var firstErr error
+	var wg sync.WaitGroup
+	var next atomic.Int64
+	cpu, benchCPU := srv.cpuTime(), selfCPUTime()
+	began := time.Now()
+	stop := began.Add(opt.PassTime)
+	prefix := fmt.Sprintf("fan-%v-%v-", records, http1)
+	for range 4 {
+		wg.Go(func() {
+			recs := make([]client.Record, batch)
+			for time.Now().Before(stop) {
+				b := int(next.Add(1))
+				for i := range recs {
+					id := b*batch + i
+					recs[i] = client.Record{ID: prefix + strconv.Itoa(id), Vector: vectors[id%len(vectors)]}
+				}
+				_, seq, err := c.UpsertBatch(ctx, feedColl, recs)
+				mu.Lock()
+				if err != nil && firstErr == nil {
+					firstErr = err
+				}
+				lastSeq = max(lastSeq, seq)
+				mu.Unlock()
+				if err != nil {
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	wrote := time.Since(began)
+	if firstErr != nil {
+		return f, firstErr
+	}
+	if err := set.waitFor(lastSeq, 5*time.Minute); err != nil {
+		return f, err
+	}
+	delivered := time.Since(began)
+	f.ServerCPU = (srv.cpuTime() - cpu).Seconds() / delivered.Seconds()
+	f.BenchCPU = (selfCPUTime() - benchCPU).Seconds() / delivered.Seconds()
+	f.Events = int(lastSeq - firstSeq + 1)
+	f.WriteRate = float64(f.Events) / wrote.Seconds()
+	f.PerSub = float64(f.Events) / delivered.Seconds()
+	var total int64
+	for _, s := range set.subs {
+		total += s.bytes.Load()
+	}
+	f.MBps = float64(total) / delivered.Seconds()
+	return f, nil
+}
+
+// feedWriteCost measures single-record upserts from opt.Writers writers
+// without subscribers and with opt.FanoutSubs of them (asking with query),
+// one pass each, back to back.
+func feedWriteCost(srv *server, c *client.Client, opt FeedOptions, vectors [][]float32, query string) (without, with float64, err error) {
+	ctx := context.Background()
+	pass := func(name string) (float64, error) {
+		var n atomic.Int64
+		var firstErr atomic.Value
+		stop := time.Now().Add(opt.PassTime)
+		var wg sync.WaitGroup
+		began := time.Now()
+		for w := range opt.Writers {
+			wg.Go(func() {
+				for i := 0; time.Now().Before(stop); i++ {
+					if _, err := upsertOne(ctx, c, vectors, fmt.Sprintf("%s-w%d-", name, w), i); err != nil {
+						firstErr.CompareAndSwap(nil, err)
+						return
+					}
+					n.Add(1)
+				}
+			})
+		}
+		wg.Wait()
+		if err, _ := firstErr.Load().(error); err != nil {
+			return 0, err
+		}
+		return float64(n.Load()) / time.Since(began).Seconds(), nil
+	}
+	if without, err = pass("without"); err != nil {
+		return 0, 0, err
+	}
+	set, err := subscribe(srv, opt.FanoutSubs, min(opt.StreamsPerConn, 25), false, query)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer set.close()
+	with, err = pass("with-" + query)
+	return without, with, err
+}
+
+// WriteTables prints the report as Markdown tables.
+func (r *FeedReport) WriteTables(w io.Writer) {
+	o := r.Options
+	fmt.Fprintf(w, "\nChange feed: hippo serve on a Unix socket; %d-dimension records (random, fixed seed), flat index; subscribers read SSE in the bench process\n", o.Dim)
+	fmt.Fprintf(w, "(load average when the run began: %s)\n\n", r.Load)
+	fmt.Fprintf(w, "| subscribers | transport | connections | to connect all | server RSS per subscriber, idle | … after a burst | one event to all | server CPU while idle |\n|---:|---|---:|---:|---:|---:|---:|---:|\n")
+	for _, m := range r.Memory {
+		fmt.Fprintf(w, "| %d | %s | %d | %v | %.1f KiB | %.1f KiB | %v | %.1f %% |\n", m.Subscribers, m.Transport, m.Conns,
+			m.Connect.Round(time.Millisecond), m.PerSubIdle/1024, m.PerSubBusy/1024, m.Deliver.Round(time.Millisecond), 100*m.ServerCPUIdle)
+	}
+	fmt.Fprintf(w, "\nCommit-to-delivery latency at %d single-record writes/s (from the commit time stamp in the event, taken before the durable commit, to its receipt)\n\n", o.Rate)
+	fmt.Fprintf(w, "| subscribers | records | writes/s | p50 | p99 | max | deliveries | write p50 | server CPU | bench CPU |\n|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, l := range r.Latency {
+		fmt.Fprintf(w, "| %d | %v | %.0f | %v | %v | %v | %d | %v | %.0f %% | %.0f %% |\n", l.Subscribers, yesNo(l.Records), l.Rate,
+			l.P50.Round(10*time.Microsecond), l.P99.Round(10*time.Microsecond), l.Max.Round(100*time.Microsecond), l.Deliveries,
+			l.WriteP50.Round(10*time.Microsecond), 100*l.ServerCPU, 100*l.BenchCPU)
+	}
+	fmt.Fprintf(w, "\nFan-out: 4 writers of 100-record batches as fast as they can for %v\n\n", o.PassTime)
+	fmt.Fprintf(w, "| subscribers | transport | records | events | written/s | delivered/s to each | deliveries/s in all | MB/s in all | server CPU | bench CPU |\n|---:|---|---|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, f := range r.Fanout {
+		transport := "HTTP/2"
+		if f.HTTP1 {
+			transport = "HTTP/1.1"
+		}
+		fmt.Fprintf(w, "| %d | %s | %v | %d | %.0f | %.0f | %.0f | %.0f | %.0f %% | %.0f %% |\n", f.Subscribers, transport, yesNo(f.Records), f.Events,
+			f.WriteRate, f.PerSub, f.PerSub*float64(f.Subscribers), f.MBps/1e6, 100*f.ServerCPU, 100*f.BenchCPU)
+	}
+	wc := r.WriteCost
+	fmt.Fprintf(w, "\nWrite throughput, %d concurrent single-record writers, without and with %d subscribers\n\n", wc.Writers, wc.Subscribers)
+	fmt.Fprintf(w, "| subscribers | upserts/s | cost |\n|---|---:|---:|\n| none | %.0f | |\n| %d, events only | %.0f | %.1f %% |\n| %d, records included | %.0f | %.1f %% |\n",
+		wc.Without, wc.Subscribers, wc.WithNoRecords, 100*wc.CostNoRecords, wc.Subscribers, wc.With, 100*wc.Cost)
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}

@@ -1,0 +1,58 @@
+package bench
+
+import (
+	"flag"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+var feedFull = flag.Bool("feed.full", false, "run the change-feed benchmark at full size and print its tables")
+
+// TestRunFeed runs the change-feed benchmark against the real binary, small
+// (or, with -feed.full, at full size), and checks that it measures something.
+func TestRunFeed(t *testing.T) {
+	if testing.Short() && !*feedFull {
+		t.Skip("builds and starts the server")
+	}
+	dir := t.TempDir()
+	binary := filepath.Join(dir, "hippo")
+	build := exec.Command("go", "build", "-o", binary, "../../cmd/hippo")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		t.Fatal(err)
+	}
+	opt := FeedOptions{Binary: binary, Dir: dir}
+	if !*feedFull {
+		opt = FeedOptions{Binary: binary, Dir: dir, Subscribers: 300, Repeats: 1, Rate: 200, PassTime: time.Second,
+			FanoutSubs: 10, Writers: 4, StreamsPerConn: 100}
+	}
+	var progress strings.Builder
+	rep, err := RunFeed(opt, &progress)
+	t.Log(progress.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tables strings.Builder
+	rep.WriteTables(&tables)
+	t.Log(tables.String())
+	if len(rep.Memory) != 2 || len(rep.Latency) != 3 || len(rep.Fanout) != 3 {
+		t.Fatalf("report: %+v", rep)
+	}
+	for _, l := range rep.Latency {
+		if l.Deliveries == 0 || l.P50 <= 0 || l.P99 < l.P50 {
+			t.Fatalf("latency: %+v", l)
+		}
+	}
+	for _, f := range rep.Fanout {
+		if f.Events == 0 || f.PerSub <= 0 {
+			t.Fatalf("fan-out: %+v", f)
+		}
+	}
+	if rep.WriteCost.Without <= 0 || rep.WriteCost.With <= 0 {
+		t.Fatalf("write cost: %+v", rep.WriteCost)
+	}
+}

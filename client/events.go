@@ -189,7 +189,7 @@ func (s *eventStream) run(ctx context.Context) {
 			s.yield(nil, ctx.Err())
 			return
 		}
-		err, healthy := s.connect(ctx)
+		healthy, err := s.connect(ctx)
 		if s.stopped {
 			return
 		}
@@ -245,10 +245,10 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 
 // connect makes one connection and reads it until it ends. It returns why it
 // ended, and whether it was healthy: answered 200 and delivered something.
-func (s *eventStream) connect(ctx context.Context) (err error, healthy bool) {
+func (s *eventStream) connect(ctx context.Context) (healthy bool, err error) {
 	if !s.havePos {
 		if s.pos, err = s.c.feedPosition(ctx); err != nil {
-			return err, false
+			return false, err
 		}
 		s.havePos = true
 	}
@@ -270,13 +270,13 @@ func (s *eventStream) connect(ctx context.Context) (err error, healthy bool) {
 	}
 	req, err := s.c.newRequest(ctx, http.MethodGet, "/v1/events", query, nil, "")
 	if err != nil {
-		return err, false
+		return false, err
 	}
 	req.Header.Set("Accept", contentTypeSSE)
 	req.Header.Set("Last-Event-ID", strconv.FormatUint(s.pos, 10))
 	resp, err := s.c.send(req)
 	if err != nil {
-		return err, false
+		return false, err
 	}
 	// Cancelling the request, then closing its unfinished body, resets the
 	// HTTP/2 stream or closes the HTTP/1.1 connection; either way the
@@ -287,7 +287,7 @@ func (s *eventStream) connect(ctx context.Context) (err error, healthy bool) {
 		resp.Body.Close()
 	}()
 	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, contentTypeSSE) {
-		return &eventDecodeError{fmt.Errorf("hippo: events: answer is %q, not %s", ct, contentTypeSSE)}, false
+		return false, &eventDecodeError{fmt.Errorf("hippo: events: answer is %q, not %s", ct, contentTypeSSE)}
 	}
 	body := io.Reader(resp.Body)
 	var idle *idleReader
@@ -307,7 +307,7 @@ func (s *eventStream) connect(ctx context.Context) (err error, healthy bool) {
 	// A connection that delivered something, or lasted, was healthy; one
 	// that a server refuses at once again and again is not, and the waits
 	// between them grow.
-	return err, s.pos != before || time.Since(began) > time.Second
+	return s.pos != before || time.Since(began) > time.Second, err
 }
 
 // feedPosition asks the server for the seq of its newest event.

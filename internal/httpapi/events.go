@@ -49,7 +49,7 @@ func (a *API) parseStream(r *http.Request) (*streamRequest, error) {
 	if err != nil {
 		return nil, err
 	}
-	sr := &streamRequest{after: a.engine.Feed().Last(), format: feed.RecordsJSON, heartbeat: a.heartbeat}
+	sr := &streamRequest{after: a.engine.LastSeq(), format: feed.RecordsJSON, heartbeat: a.heartbeat}
 	accept := r.Header.Get("Accept")
 	sr.sse = strings.Contains(accept, "text/event-stream")
 	if !sr.sse && accept != "" && !strings.Contains(accept, "application/x-ndjson") &&

@@ -8,7 +8,8 @@ package httpapi
 //   - the handler's own goroutine reads messages, parses them, answers
 //     subscribe and unsubscribe itself and starts the operations;
 //   - one writer takes messages from the outbox and writes them;
-//   - one pinger pings the peer every heartbeat;
+//   - one pinger pings the peer when the connection has been idle for a
+//     heartbeat;
 //   - one goroutine per subscription moves its events into the outbox;
 //   - one goroutine per operation in flight runs it and queues its answer.
 //

@@ -28,7 +28,7 @@ func TestRunFeed(t *testing.T) {
 	opt := FeedOptions{Binary: binary, Dir: dir}
 	if !*feedFull {
 		opt = FeedOptions{Binary: binary, Dir: dir, Subscribers: 300, Repeats: 1, Rate: 200, PassTime: time.Second,
-			FanoutSubs: 10, Writers: 4, StreamsPerConn: 100}
+			FanoutSubs: 10, Writers: 4, StreamsPerConn: 100, MaxFanoutRate: 1000}
 	}
 	var progress strings.Builder
 	rep, err := RunFeed(opt, &progress)
@@ -39,7 +39,7 @@ func TestRunFeed(t *testing.T) {
 	var tables strings.Builder
 	rep.WriteTables(&tables)
 	t.Log(tables.String())
-	if len(rep.Memory) != 2 || len(rep.Latency) != 3 || len(rep.Fanout) != 3 {
+	if len(rep.Memory) != 2 || len(rep.Latency) != 4 || len(rep.Fanout) != 3 {
 		t.Fatalf("report: %+v", rep)
 	}
 	for _, l := range rep.Latency {
@@ -48,7 +48,7 @@ func TestRunFeed(t *testing.T) {
 		}
 	}
 	for _, f := range rep.Fanout {
-		if f.Events == 0 || f.PerSub <= 0 {
+		if len(f.Tried) == 0 {
 			t.Fatalf("fan-out: %+v", f)
 		}
 	}

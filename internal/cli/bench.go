@@ -44,7 +44,7 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	fs.Var(&efs, "efs", "ef values to sweep, comma-separated")
 	nprobes := intList{8, 16, 32, 64, 128}
 	fs.Var(&nprobes, "nprobes", "IVF-PQ nprobe values to sweep")
-	ivfConfigs := ivfList{{1024, 196, 0}, {1024, 98, 0}, {1024, 98, 100}}
+	ivfConfigs := ivfList{{1024, 261, 0}, {256, 261, 0}, {1024, 196, 0}, {1024, 98, 100}}
 	fs.Var(&ivfConfigs, "ivfpq", "IVF-PQ settings to build, nlist/m[/rerank] comma-separated")
 	serverEfs := intList{32, 64, 96, 128}
 	fs.Var(&serverEfs, "server-efs", "ef values to sweep end to end")

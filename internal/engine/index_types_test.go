@@ -150,7 +150,7 @@ func TestIVFPQCollection(t *testing.T) {
 	mustCreate(t, e, "pr", CollectionSpec{Dimension: 16, Metric: "l2", Index: spec})
 	mustCreate(t, e, "small", CollectionSpec{Dimension: 16, Metric: "l2", Index: store.IndexSpec{Type: "ivfpq"}})
 	info, _ := e.Collection("small")
-	if got := info.Index; got.NList != DefaultNList || got.M != 4 || got.NProbe != DefaultNProbe || got.Ef != 0 {
+	if got := info.Index; got.NList != DefaultNList || got.M != 5 || got.NProbe != DefaultNProbe || got.Ef != 0 {
 		t.Fatalf("defaults %+v", got)
 	}
 

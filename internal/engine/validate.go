@@ -85,7 +85,7 @@ const (
 )
 
 // normalizeIVFPQ fills the defaults of an ivfpq index and checks it: nlist
-// lists (1 to MaxNList), m subspaces (1 to the dimension; default a quarter
+// lists (1 to MaxNList), m subspaces (1 to the dimension; default a third
 // of it), nprobe lists searched by default (1 to nlist), rerank (0, or the
 // candidates re-ranked with kept float32 vectors, up to MaxRerank).
 func normalizeIVFPQ(ix *store.IndexSpec, dim int) error {
@@ -99,7 +99,7 @@ func normalizeIVFPQ(ix *store.IndexSpec, dim int) error {
 		ix.NList = DefaultNList
 	}
 	if ix.M == 0 {
-		ix.M = max(dim/4, 1)
+		ix.M = max(dim/3, 1)
 	}
 	if ix.NProbe == 0 {
 		ix.NProbe = min(DefaultNProbe, ix.NList)

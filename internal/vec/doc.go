@@ -1,6 +1,9 @@
-// Package vec provides the float32 vector kernels the indexes are built on:
+// Package vec provides the vector kernels the indexes are built on:
 // squared Euclidean distance ([L2Squared]), inner product ([Dot]) and
-// in-place scaling to unit length ([Normalize]).
+// in-place scaling to unit length ([Normalize]) of float32 vectors; the
+// helpers of k-means and product quantization ([AddScaled], [ArgMin],
+// [LookupSum]); and dot products of 8-bit codes for scalar quantization
+// ([DotUint8Int8], [DotFloatUint8], described in int8.go).
 //
 // # Choosing an implementation
 //
@@ -13,6 +16,11 @@
 //   - "avx512" if the CPU has AVX512F;
 //   - otherwise "avx2-fma" if it has both AVX2 and FMA;
 //   - otherwise "generic", the pure-Go kernels.
+//
+// The 8-bit kernels and LookupSum have their own AVX-512 versions, which
+// also need AVX512BW and AVX512VL (and VNNI for DotUint8Int8; without it the
+// AVX2 version is used), and AVX2 versions that leave the last few elements
+// to the pure-Go code. [Int8Implementation] reports that choice.
 //
 // Building for any other architecture, or with the purego build tag, compiles
 // only the pure-Go kernels. [Implementation] reports the choice, for logs and

@@ -63,8 +63,10 @@ type Report struct {
 	Build                    time.Duration // wall time
 	BuildCPU                 time.Duration // CPU time of the process during the build; 0 if unknown
 	// IndexBytesPerVector is MemoryBytes over the vector count;
-	// HeapBytesPerVector is the growth of the Go heap across the build, after
-	// a collection, over the vector count.
+	// HeapBytesPerVector is the growth of the live Go heap (HeapAlloc after
+	// a collection) across the build, over the vector count. Live bytes
+	// rather than in-use spans: the allocator's fragmentation (spans kept
+	// for small objects) depends on what else the process did.
 	IndexBytesPerVector, HeapBytesPerVector float64
 	Points                                  []Point
 }
@@ -266,11 +268,12 @@ func Median(passes []Point) Point {
 	return p
 }
 
+// heapInUse returns the live heap after a collection.
 func heapInUse() uint64 {
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	return ms.HeapInuse
+	return ms.HeapAlloc
 }
 
 func (r *Report) title() string {

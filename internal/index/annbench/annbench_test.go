@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/hippo-db/hippo/internal/dataset"
+	"github.com/hippo-db/hippo/internal/index"
+	"github.com/hippo-db/hippo/internal/index/ivfpq"
 )
 
 func TestRun(t *testing.T) {
@@ -57,5 +59,33 @@ func TestMedian(t *testing.T) {
 	p := Median([]Point{{QPS: 3, CPUQPS: 10}, {QPS: 1, CPUQPS: 30}, {QPS: 2, CPUQPS: 20}})
 	if p.QPS != 2 || p.CPUQPS != 20 {
 		t.Fatalf("Median = %+v", p)
+	}
+}
+
+func TestRunIndex(t *testing.T) {
+	all := dataset.Clustered(3000+50, 16, 10, 2)
+	train, test := all.Slice(0, 3000), all.Slice(3000, 3050)
+	truth, err := dataset.BruteForce(train, test, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := RunIndex(train, test, truth, Spec{
+		Name: "IVF-PQ test", Knob: "nprobe", Efs: []int{2, 16}, Repeats: 1, Threads: 2,
+		New: func(dim int) index.Index {
+			return ivfpq.New(ivfpq.Config{Dim: dim, NList: 16, M: 8, TrainSize: 1000, Rerank: 50, Seed: 2})
+		},
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Points) != 2 || rep.Points[1].Recall < 0.9 || rep.IndexBytesPerVector <= 0 || rep.Build <= 0 {
+		t.Fatalf("report %+v", rep)
+	}
+	var table bytes.Buffer
+	rep.WriteTable(&table)
+	for _, want := range []string{"IVF-PQ test, 3000 vectors × 16 dims", "nprobe", "recall@10"} {
+		if !strings.Contains(table.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, table.String())
+		}
 	}
 }

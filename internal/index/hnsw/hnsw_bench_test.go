@@ -7,8 +7,8 @@ import (
 	"testing"
 
 	"github.com/hippo-db/hippo/internal/dataset"
-	"github.com/hippo-db/hippo/internal/index/hnsw"
 	"github.com/hippo-db/hippo/internal/index/annbench"
+	"github.com/hippo-db/hippo/internal/index/hnsw"
 )
 
 // BenchmarkFashionMNIST is the product benchmark: it builds the 60,000

@@ -5,8 +5,8 @@ import (
 	"testing"
 
 	"github.com/hippo-db/hippo/internal/dataset"
-	"github.com/hippo-db/hippo/internal/index/hnsw"
 	"github.com/hippo-db/hippo/internal/index/annbench"
+	"github.com/hippo-db/hippo/internal/index/hnsw"
 )
 
 // TestQuantizationSweep compares the int8 variants (asymmetric or symmetric,

@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/hippo-db/hippo/internal/dataset"
-	"github.com/hippo-db/hippo/internal/index/hnsw"
 	"github.com/hippo-db/hippo/internal/index/annbench"
+	"github.com/hippo-db/hippo/internal/index/hnsw"
 )
 
 // TestFashionMNISTSweep is the Fashion-MNIST benchmark as a tunable test,

@@ -35,7 +35,8 @@
 // 39·256)) trains, from up to TrainSize vectors spread over the index, on
 // all cores: k-means++ seeding and Config.Iterations Lloyd iterations for the
 // coarse centroids, then for each of the M subspaces' codebooks on the
-// sample's residuals. It then encodes every node appended so far, and only
+// sample's residuals. Deleted nodes are left out; while fewer than
+// max(NList, 256) remain, training waits for the next Link. It then encodes every node appended so far, and only
 // then switches Search to the lists, so that no buffered node is ever
 // missed. Other Link calls wait meanwhile. Training happens once; to learn
 // from different data, rebuild the index.
@@ -44,9 +45,11 @@
 //
 // Per vector: M code bytes, a 4-byte id and a 4-byte float in its list,
 // and 12 bytes of node table (state and list position); per index: the
-// centroids (NList·Dim·4 bytes) and codebooks (256·Dim·4 bytes). The float32
-// vectors are dropped as soon as every node of their chunk (4,096 nodes at
-// most) is encoded, unless Rerank > 0 keeps them. Without them Vector
+// centroids (NList·Dim·4 bytes), the codebooks (256·Dim·4 bytes, kept twice:
+// by centroid for encoding and by dimension for the tables) and search
+// scratch (a 256·M table per idle searcher). The float32 vectors are dropped
+// as soon as every node of their chunk (about 512 KiB of vectors) is encoded
+// or deleted, unless Rerank > 0 keeps them. Without them Vector
 // returns the decoded approximation and Scan ranks by the distance to it:
 // Scan is exact only for nodes not yet encoded or with Rerank > 0.
 //

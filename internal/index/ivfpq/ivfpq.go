@@ -31,8 +31,9 @@ type Config struct {
 	NList int
 	// M is the number of product-quantizer subspaces, 1 to Dim: each
 	// vector is stored in M bytes. Larger M is more accurate and costs
-	// memory and scan time linearly. Default Dim/4 (at least 1), one byte
-	// per four dimensions.
+	// memory and scan time linearly. Default Dim/3 (at least 1), one byte
+	// per three dimensions: on Fashion-MNIST Dim/4 stopped at recall@10
+	// 0.90 however many lists were probed, Dim/3 reached 0.92.
 	M int
 	// TrainSize is how many vectors must be appended before the first Link
 	// trains the index, and the most it trains on. At least max(NList,
@@ -73,15 +74,15 @@ const (
 // Index is an IVF-PQ index. See the package documentation. It is created by
 // New or Read; the zero value is not usable.
 type Index struct {
-	dim, nlist, m   int
-	trainSize       int
-	iterations      int
-	rerank          int
-	seed            int64
-	metric          index.Metric
-	distance        func(a, b []float32) float32
-	chunkShift      uint
-	chunkMask       uint32
+	dim, nlist, m int
+	trainSize     int
+	iterations    int
+	rerank        int
+	seed          int64
+	metric        index.Metric
+	distance      func(a, b []float32) float32
+	chunkShift    uint
+	chunkMask     uint32
 
 	// count is the number of appended nodes, stored by Append after the
 	// node's vector is in place.
@@ -161,9 +162,14 @@ func New(cfg Config) *Index {
 		distance:   cfg.Distance,
 		lists:      make([]invList, cfg.NList),
 	}
-	// Chunks of about 4 MiB of vectors, 64 to 4096 nodes, as in hnsw.
+	// Chunks of about 512 KiB of vectors, 64 to 4096 nodes. The vectors are
+	// only held until a chunk is full and encoded, and the last chunk's
+	// stay for the nodes still to come, so small chunks keep the float32
+	// memory of an index that does not keep its vectors small (hnsw uses 4
+	// MiB, which would be 53 bytes per vector at 60,000 vectors of 784
+	// dimensions).
 	ix.chunkShift = 6
-	for ix.chunkShift < 12 && (2<<ix.chunkShift)*cfg.Dim*4 <= 4<<20 {
+	for ix.chunkShift < 12 && (2<<ix.chunkShift)*cfg.Dim*4 <= 512<<10 {
 		ix.chunkShift++
 	}
 	ix.chunkMask = 1<<ix.chunkShift - 1
@@ -193,7 +199,7 @@ func (cfg *Config) fill() error {
 		return fmt.Errorf("nlist %d, want 1 to %d", cfg.NList, MaxNList)
 	}
 	if cfg.M == 0 {
-		cfg.M = max(cfg.Dim/4, 1)
+		cfg.M = max(cfg.Dim/3, 1)
 	}
 	if cfg.M < 1 || cfg.M > cfg.Dim {
 		return fmt.Errorf("m %d, want 1 to the dimension, %d", cfg.M, cfg.Dim)
@@ -384,6 +390,10 @@ func (ix *Index) Link(id uint32) {
 // appends it to the list, unless another encoder has claimed the node. It
 // reports whether it encoded.
 func (ix *Index) encode(m *model, c *chunk, slot int, id uint32, list int, s *searcher) bool {
+	// Load the vector before claiming the node: if the chunk's vectors are
+	// gone, every node of it is encoded or deleted and the claim fails; if
+	// not, the slice stays valid even if a Delete drops them meanwhile.
+	v := ix.floats(c, slot)
 	st := &c.state[slot]
 	for {
 		old := st.Load()
@@ -394,7 +404,6 @@ func (ix *Index) encode(m *model, c *chunk, slot int, id uint32, list int, s *se
 			break
 		}
 	}
-	v := ix.floats(c, slot) // not nil: the node is neither encoded nor deleted
 	if list < 0 {
 		list, _ = m.coarse.Nearest(v, s.scores)
 	}
@@ -471,11 +480,23 @@ func (ix *Index) train() {
 		return
 	}
 	n := int(ix.count.Load())
-	samples := min(n, ix.trainSize)
+	// The nodes with a vector: all but those deleted in chunks that were
+	// wholly deleted (whose vectors are gone). Nothing is encoded yet.
+	var live []uint32
+	for id := range uint32(n) {
+		c, slot := ix.node(id)
+		if c.state[slot].Load()&stateDeleted == 0 && ix.floats(c, slot) != nil {
+			live = append(live, id)
+		}
+	}
+	samples := min(len(live), ix.trainSize)
+	if samples < max(ix.nlist, pq.MinTrain) {
+		return // too many deletions to train yet; the next Link tries again
+	}
 	data := make([]float32, 0, samples*ix.dim)
 	for i := range samples {
-		c, slot := ix.node(uint32(int64(i) * int64(n) / int64(samples)))
-		data = append(data, ix.floats(c, slot)...) // not nil: nothing is encoded yet
+		c, slot := ix.node(live[int64(i)*int64(len(live))/int64(samples)])
+		data = append(data, ix.floats(c, slot)...)
 	}
 	threads := runtime.GOMAXPROCS(0)
 	coarse := kmeans.NewCentroids(kmeans.Train(data, ix.dim, kmeans.Options{K: ix.nlist, Iterations: ix.iterations,
@@ -498,14 +519,20 @@ func (ix *Index) train() {
 	// Assign every node first, so that each list is allocated once at its
 	// exact size rather than grown by halves, which would leave a fifth of
 	// the memory unused on average. Lists grow by halves from there.
-	lists := make([]int32, n)
-	parallel(n, threads, func(from, to int) {
+	// Nodes deleted since live was collected are assigned too (their
+	// vectors stay readable through the slices loaded here) but not encoded.
+	lists := make([]int32, len(live))
+	parallel(len(live), threads, func(from, to int) {
 		// Copy the vectors into one block (chunks need not be contiguous
 		// across their boundary) for NearestAll.
 		points := make([]float32, 0, (to-from)*ix.dim)
-		for id := from; id < to; id++ {
-			c, slot := ix.node(uint32(id))
-			points = append(points, ix.floats(c, slot)...)
+		for _, id := range live[from:to] {
+			c, slot := ix.node(id)
+			v := ix.floats(c, slot)
+			if v == nil {
+				v = make([]float32, ix.dim) // dropped since: deleted, never encoded
+			}
+			points = append(points, v...)
 		}
 		coarse.NearestAll(points, lists[from:to], nil)
 	})
@@ -516,12 +543,12 @@ func (ix *Index) train() {
 	for l, size := range sizes {
 		ix.lists[l].reserve(size, ix.m)
 	}
-	parallel(n, threads, func(from, to int) {
+	parallel(len(live), threads, func(from, to int) {
 		s := ix.getSearcher()
 		defer ix.putSearcher(s)
-		for id := from; id < to; id++ {
-			c, slot := ix.node(uint32(id))
-			ix.encode(m, c, slot, uint32(id), int(lists[id]), s)
+		for i, id := range live[from:to] {
+			c, slot := ix.node(id)
+			ix.encode(m, c, slot, id, int(lists[from+i]), s)
 		}
 	})
 	ix.ready.Store(true)

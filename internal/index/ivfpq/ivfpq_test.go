@@ -261,7 +261,7 @@ func TestConfig(t *testing.T) {
 	}
 	cfg := Config{Dim: 100}
 	cfg.Validate()
-	if cfg.NList != DefaultNList || cfg.M != 25 || cfg.TrainSize != 32*DefaultNList || cfg.Iterations != 10 {
+	if cfg.NList != DefaultNList || cfg.M != 33 || cfg.TrainSize != 32*DefaultNList || cfg.Iterations != 10 {
 		t.Errorf("defaults %+v", cfg)
 	}
 }
@@ -490,4 +490,38 @@ func readAndUse(in []byte) {
 	}
 	ix.Search(q, 3, 2, nil)
 	ix.MemoryBytes()
+}
+
+// TestDeletedBeforeTraining: whole chunks deleted before the index trains
+// lose their vectors; training must skip them, and wait while too few
+// vectors are left.
+func TestDeletedBeforeTraining(t *testing.T) {
+	all := dataset.Clustered(2000, 8, 10, 9)
+	ix := New(Config{Dim: 8, NList: 8, M: 4, TrainSize: 600, Seed: 9})
+	ix.chunkShift, ix.chunkMask = 6, 63
+	for i := range 1500 {
+		ix.Append(all.Row(i))
+	}
+	for id := uint32(0); id < 1280; id++ { // 20 whole chunks
+		ix.Delete(id)
+	}
+	if (*ix.chunks.Load())[0].vectors.Load() != nil {
+		t.Fatal("vectors of a deleted chunk kept")
+	}
+	ix.Link(1400)
+	if ix.Trained() {
+		t.Fatal("trained on 220 vectors, below the codebooks' 256")
+	}
+	for i := 1500; i < 2000; i++ {
+		ix.Append(all.Row(i))
+	}
+	linkAll(ix, 0, 2000)
+	if !ix.Trained() {
+		t.Fatal("not trained")
+	}
+	live := func(id uint32) bool { return id >= 1280 }
+	data := all.Slice(0, 2000)
+	if r := recall(t, ix, data, all.Slice(1900, 1950), 10, 8, live); r < 0.6 {
+		t.Fatalf("recall %.3f", r)
+	}
 }

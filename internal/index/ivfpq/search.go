@@ -186,8 +186,8 @@ func (ix *Index) scan(q []float32, k int, from, to uint32, accept func(uint32) b
 // searcher is the scratch of one search or encoding, reused through a free
 // list so that a warm Search allocates only its answer.
 type searcher struct {
-	probe  maxHeap   // lists to scan
-	res    maxHeap   // best candidates, farthest on top
+	probe  maxHeap // lists to scan
+	res    maxHeap // best candidates, farthest on top
 	sorted []candidate
 	table  []float32 // M×256 ADC table
 	scores []float32 // max(NList, 256): nearest-centroid scratch

@@ -244,17 +244,32 @@ type Centroids struct {
 const smallDim = 32
 
 // NewCentroids wraps K×dim centroids (K = len(rows)/dim). rows is retained.
-func NewCentroids(rows []float32, dim int) *Centroids {
+func NewCentroids(rows []float32, dim int) *Centroids { return NewCentroidsCols(rows, dim, nil) }
+
+// NewCentroidsCols is NewCentroids that also writes the transposed
+// centroids (cols[i·K+k] = dimension i of centroid k) into cols when it is
+// not nil (Dim×K long), and uses that storage rather than its own when Dim
+// is small: package pq needs the layout for its tables anyway. cols must not
+// be modified afterwards.
+func NewCentroidsCols(rows []float32, dim int, cols []float32) *Centroids {
 	c := &Centroids{K: len(rows) / dim, Dim: dim, Rows: rows}
+	if cols == nil && dim < smallDim {
+		cols = make([]float32, dim*c.K)
+	}
+	if cols != nil {
+		cols = cols[: dim*c.K : dim*c.K]
+		for k := range c.K {
+			for i, v := range rows[k*dim : (k+1)*dim] {
+				cols[i*c.K+k] = v
+			}
+		}
+	}
 	if dim < smallDim {
-		c.cols = make([]float32, dim*c.K)
+		c.cols = cols
 		c.norms = make([]float32, c.K)
 		for k := range c.K {
 			row := rows[k*dim : (k+1)*dim]
 			c.norms[k] = vec.Dot(row, row)
-			for i, v := range row {
-				c.cols[i*c.K+k] = v
-			}
 		}
 	}
 	return c

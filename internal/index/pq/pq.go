@@ -96,12 +96,8 @@ func build(dim int, books [][]float32) (*Quantizer, error) {
 		if len(book) != K*width {
 			return nil, fmt.Errorf("pq: subspace %d codebook of %d values, want %d", s, len(book), K*width)
 		}
-		q.books[s] = kmeans.NewCentroids(book, width)
-		for k := range K {
-			for j, v := range book[k*width : (k+1)*width] {
-				q.cols[(q.bounds[s]+j)*K+k] = v
-			}
-		}
+		// The subspace's transposed centroids are its slice of q.cols.
+		q.books[s] = kmeans.NewCentroidsCols(book, width, q.cols[q.bounds[s]*K:q.bounds[s+1]*K])
 	}
 	return q, nil
 }

@@ -81,8 +81,6 @@ const (
 	quantFixedSize = 4 + 8 + 4*4 // flags and padding, quantile, 4 words
 )
 
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
-
 // WriteTo writes a snapshot of the index to w: its configuration (less the
 // distance function), vectors, levels, neighbour lists, linked and deleted
 // flags and entry point, with checksums. It waits for running Link calls to
@@ -92,7 +90,7 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 func (ix *Index) WriteTo(w io.Writer) (int64, error) {
 	ix.linkMu.Lock()
 	defer ix.linkMu.Unlock()
-	cw := &crcWriter{w: w}
+	cw := &index.CRCWriter{W: w}
 	bw := bufio.NewWriterSize(cw, 1<<16)
 	n := ix.count.Load()
 	entryID, entryLevel := unpackEntry(ix.entry.Load())
@@ -115,7 +113,7 @@ func (ix *Index) WriteTo(w io.Writer) (int64, error) {
 	buf = binary.LittleEndian.AppendUint32(buf, n)
 	buf = binary.LittleEndian.AppendUint32(buf, entryID)
 	buf = binary.LittleEndian.AppendUint32(buf, uint32(entryLevel+1))
-	buf = binary.LittleEndian.AppendUint32(buf, crc32.Checksum(buf, castagnoli))
+	buf = binary.LittleEndian.AppendUint32(buf, crc32.Checksum(buf, index.Castagnoli))
 	bw.Write(buf)
 	if ix.quantization.Int8 {
 		bw.Write(ix.appendQuantSection(nil))
@@ -153,42 +151,13 @@ func (ix *Index) WriteTo(w io.Writer) (int64, error) {
 		}
 	}
 	if err := bw.Flush(); err != nil {
-		return cw.n, fmt.Errorf("write hnsw snapshot: %w", err)
+		return cw.N, fmt.Errorf("write hnsw snapshot: %w", err)
 	}
-	trailer := binary.LittleEndian.AppendUint32(nil, cw.crc)
+	trailer := binary.LittleEndian.AppendUint32(nil, cw.CRC)
 	if _, err := cw.Write(trailer); err != nil {
-		return cw.n, fmt.Errorf("write hnsw snapshot: %w", err)
+		return cw.N, fmt.Errorf("write hnsw snapshot: %w", err)
 	}
-	return cw.n, nil
-}
-
-type crcWriter struct {
-	w   io.Writer
-	n   int64
-	crc uint32
-}
-
-func (cw *crcWriter) Write(p []byte) (int, error) {
-	n, err := cw.w.Write(p)
-	cw.n += int64(n)
-	cw.crc = crc32.Update(cw.crc, castagnoli, p[:n])
-	return n, err
-}
-
-// crcReader reads exactly what it is asked for, so that Read never consumes
-// bytes past the end of the snapshot.
-type crcReader struct {
-	r   io.Reader
-	crc uint32
-}
-
-func (cr *crcReader) full(p []byte) error {
-	n, err := io.ReadFull(cr.r, p)
-	cr.crc = crc32.Update(cr.crc, castagnoli, p[:n])
-	if err == io.EOF || err == io.ErrUnexpectedEOF {
-		return fmt.Errorf("%w: truncated: %w", ErrCorrupt, io.ErrUnexpectedEOF)
-	}
-	return err
+	return cw.N, nil
 }
 
 func corrupt(format string, args ...any) error {
@@ -203,16 +172,16 @@ func corrupt(format string, args ...any) error {
 // actually read, whatever the header claims. Errors from r are wrapped as
 // they are.
 func Read(r io.Reader, distance func(a, b []float32) float32) (*Index, error) {
-	cr := &crcReader{r: r}
+	cr := &index.CRCReader{R: r, Corrupt: ErrCorrupt}
 	head := make([]byte, headerSize)
-	if err := cr.full(head); err != nil {
+	if err := cr.Full(head); err != nil {
 		return nil, fmt.Errorf("read hnsw snapshot header: %w", err)
 	}
 	if string(head[:8]) != snapshotMagic {
 		return nil, corrupt("bad magic %q", head[:8])
 	}
 	le := binary.LittleEndian
-	if got, want := le.Uint32(head[headerSize-4:]), crc32.Checksum(head[:headerSize-4], castagnoli); got != want {
+	if got, want := le.Uint32(head[headerSize-4:]), crc32.Checksum(head[:headerSize-4], index.Castagnoli); got != want {
 		return nil, corrupt("header checksum %08x, want %08x", got, want)
 	}
 	if v := le.Uint32(head[8:]); v != snapshotVersion {
@@ -254,7 +223,7 @@ func Read(r io.Reader, distance func(a, b []float32) float32) (*Index, error) {
 	buf := make([]byte, max(2+4*dim, 4*(2*m+1)))
 	anyLinked := false
 	for id := range n {
-		if err := cr.full(buf[:2+4*dim]); err != nil {
+		if err := cr.Full(buf[:2+4*dim]); err != nil {
 			return nil, fmt.Errorf("read hnsw node %d: %w", id, err)
 		}
 		nodeFlags, level := buf[0], int(buf[1])
@@ -293,9 +262,9 @@ func Read(r io.Reader, distance func(a, b []float32) float32) (*Index, error) {
 		c.state[slot].Store(st)
 		ix.count.Store(id + 1)
 	}
-	want := cr.crc
+	want := cr.CRC
 	var trailer [4]byte
-	if err := cr.full(trailer[:]); err != nil {
+	if err := cr.Full(trailer[:]); err != nil {
 		return nil, fmt.Errorf("read hnsw snapshot trailer: %w", err)
 	}
 	if got := le.Uint32(trailer[:]); got != want {
@@ -349,7 +318,7 @@ func (ix *Index) appendQuantSection(b []byte) []byte {
 		b, _ = cs.quantizer.AppendBinary(b)
 	}
 	binary.LittleEndian.PutUint32(b[start:], uint32(len(b)-start-4))
-	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b[start:], castagnoli))
+	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b[start:], index.Castagnoli))
 }
 
 // quantSection is the quantization section as read.
@@ -359,9 +328,9 @@ type quantSection struct {
 	quantizer            *scalar.Quantizer // nil when not trained
 }
 
-func readQuantSection(cr *crcReader, dim int, metric index.Metric) (*quantSection, error) {
+func readQuantSection(cr *index.CRCReader, dim int, metric index.Metric) (*quantSection, error) {
 	var head [4]byte
-	if err := cr.full(head[:]); err != nil {
+	if err := cr.Full(head[:]); err != nil {
 		return nil, err
 	}
 	le := binary.LittleEndian
@@ -370,11 +339,11 @@ func readQuantSection(cr *crcReader, dim int, metric index.Metric) (*quantSectio
 		return nil, corrupt("quantization section of %d bytes", size)
 	}
 	b := make([]byte, size+4)
-	if err := cr.full(b); err != nil {
+	if err := cr.Full(b); err != nil {
 		return nil, err
 	}
 	body := b[:size]
-	if got, want := le.Uint32(b[size:]), crc32.Update(crc32.Checksum(head[:], castagnoli), castagnoli, body); got != want {
+	if got, want := le.Uint32(b[size:]), crc32.Update(crc32.Checksum(head[:], index.Castagnoli), index.Castagnoli, body); got != want {
 		return nil, corrupt("quantization checksum %08x, want %08x", got, want)
 	}
 	qs := &quantSection{config: Quantization{
@@ -412,9 +381,9 @@ func readQuantSection(cr *crcReader, dim int, metric index.Metric) (*quantSectio
 
 // readList reads one neighbour list into the node's storage, using buf,
 // which is at least 4*(M+1) bytes, as scratch.
-func (ix *Index) readList(cr *crcReader, buf []byte, c *chunk, slot, layer int, n uint32) error {
+func (ix *Index) readList(cr *index.CRCReader, buf []byte, c *chunk, slot, layer int, n uint32) error {
 	list := ix.list(c, slot, layer)
-	if err := cr.full(buf[:4]); err != nil {
+	if err := cr.Full(buf[:4]); err != nil {
 		return err
 	}
 	cnt := binary.LittleEndian.Uint32(buf)
@@ -422,7 +391,7 @@ func (ix *Index) readList(cr *crcReader, buf []byte, c *chunk, slot, layer int, 
 		return corrupt("%d neighbours, capacity %d", cnt, len(list)-1)
 	}
 	ids := buf[:4*cnt]
-	if err := cr.full(ids); err != nil {
+	if err := cr.Full(ids); err != nil {
 		return err
 	}
 	list[0] = cnt

@@ -142,8 +142,8 @@ func fuzzRead(in []byte) {
 		// so that the structural checks behind them get fuzzed too.
 		if len(in) >= headerSize+4 {
 			in = slices.Clone(in)
-			binary.LittleEndian.PutUint32(in[headerSize-4:], crc32.Checksum(in[:headerSize-4], castagnoli))
-			binary.LittleEndian.PutUint32(in[len(in)-4:], crc32.Checksum(in[:len(in)-4], castagnoli))
+			binary.LittleEndian.PutUint32(in[headerSize-4:], crc32.Checksum(in[:headerSize-4], index.Castagnoli))
+			binary.LittleEndian.PutUint32(in[len(in)-4:], crc32.Checksum(in[:len(in)-4], index.Castagnoli))
 			readAndUse(in)
 		}
 	}

@@ -46,8 +46,6 @@ const (
 	nodeVector  = 1 << 3
 )
 
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
-
 // WriteTo writes a snapshot of the index to w. It waits for running Link
 // calls (and a training) to finish and holds off new ones until it returns;
 // Search, Scan, Append and Delete go on meanwhile. Nodes appended or deleted
@@ -55,7 +53,7 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 func (ix *Index) WriteTo(w io.Writer) (int64, error) {
 	ix.linkMu.Lock()
 	defer ix.linkMu.Unlock()
-	cw := &crcWriter{w: w}
+	cw := &index.CRCWriter{W: w}
 	bw := bufio.NewWriterSize(cw, 1<<16)
 	n := ix.count.Load()
 	m := ix.model.Load()
@@ -73,7 +71,7 @@ func (ix *Index) WriteTo(w io.Writer) (int64, error) {
 	}
 	buf = le.AppendUint64(buf, uint64(ix.seed))
 	buf = le.AppendUint32(buf, n)
-	buf = le.AppendUint32(buf, crc32.Checksum(buf, castagnoli))
+	buf = le.AppendUint32(buf, crc32.Checksum(buf, index.Castagnoli))
 	bw.Write(buf)
 	if m != nil {
 		for _, v := range m.coarse.Rows {
@@ -128,41 +126,12 @@ func (ix *Index) WriteTo(w io.Writer) (int64, error) {
 		}
 	}
 	if err := bw.Flush(); err != nil {
-		return cw.n, fmt.Errorf("write ivfpq snapshot: %w", err)
+		return cw.N, fmt.Errorf("write ivfpq snapshot: %w", err)
 	}
-	if _, err := cw.Write(le.AppendUint32(nil, cw.crc)); err != nil {
-		return cw.n, fmt.Errorf("write ivfpq snapshot: %w", err)
+	if _, err := cw.Write(le.AppendUint32(nil, cw.CRC)); err != nil {
+		return cw.N, fmt.Errorf("write ivfpq snapshot: %w", err)
 	}
-	return cw.n, nil
-}
-
-type crcWriter struct {
-	w   io.Writer
-	n   int64
-	crc uint32
-}
-
-func (cw *crcWriter) Write(p []byte) (int, error) {
-	n, err := cw.w.Write(p)
-	cw.n += int64(n)
-	cw.crc = crc32.Update(cw.crc, castagnoli, p[:n])
-	return n, err
-}
-
-// crcReader reads exactly what it is asked for, so that Read never consumes
-// bytes past the end of the snapshot.
-type crcReader struct {
-	r   io.Reader
-	crc uint32
-}
-
-func (cr *crcReader) full(p []byte) error {
-	n, err := io.ReadFull(cr.r, p)
-	cr.crc = crc32.Update(cr.crc, castagnoli, p[:n])
-	if err == io.EOF || err == io.ErrUnexpectedEOF {
-		return fmt.Errorf("%w: truncated: %w", ErrCorrupt, io.ErrUnexpectedEOF)
-	}
-	return err
+	return cw.N, nil
 }
 
 func corrupt(format string, args ...any) error {
@@ -176,16 +145,16 @@ func corrupt(format string, args ...any) error {
 // ErrCorrupt, never a panic, and memory grows only with the input actually
 // read, whatever the header claims. Errors from r are wrapped as they are.
 func Read(r io.Reader, distance func(a, b []float32) float32) (*Index, error) {
-	cr := &crcReader{r: r}
+	cr := &index.CRCReader{R: r, Corrupt: ErrCorrupt}
 	head := make([]byte, headerSize)
-	if err := cr.full(head); err != nil {
+	if err := cr.Full(head); err != nil {
 		return nil, fmt.Errorf("read ivfpq snapshot header: %w", err)
 	}
 	if string(head[:8]) != snapshotMagic {
 		return nil, corrupt("bad magic %q", head[:8])
 	}
 	le := binary.LittleEndian
-	if got, want := le.Uint32(head[headerSize-4:]), crc32.Checksum(head[:headerSize-4], castagnoli); got != want {
+	if got, want := le.Uint32(head[headerSize-4:]), crc32.Checksum(head[:headerSize-4], index.Castagnoli); got != want {
 		return nil, corrupt("header checksum %08x, want %08x", got, want)
 	}
 	word := func(i int) uint32 { return le.Uint32(head[8+4*i:]) }
@@ -220,7 +189,7 @@ func Read(r io.Reader, distance func(a, b []float32) float32) (*Index, error) {
 
 	buf := make([]byte, max(1+4*cfg.Dim, 8+cfg.M))
 	for id := range n {
-		if err := cr.full(buf[:1]); err != nil {
+		if err := cr.Full(buf[:1]); err != nil {
 			return nil, fmt.Errorf("read ivfpq node %d: %w", id, err)
 		}
 		f := buf[0]
@@ -240,7 +209,7 @@ func Read(r io.Reader, distance func(a, b []float32) float32) (*Index, error) {
 		}
 		c, slot := ix.node(id)
 		if f&nodeVector != 0 {
-			if err := cr.full(buf[:4*cfg.Dim]); err != nil {
+			if err := cr.Full(buf[:4*cfg.Dim]); err != nil {
 				return nil, fmt.Errorf("read ivfpq node %d: %w", id, err)
 			}
 			if c.vectors.Load() == nil {
@@ -275,9 +244,9 @@ func Read(r io.Reader, distance func(a, b []float32) float32) (*Index, error) {
 			return nil, err
 		}
 	}
-	want := cr.crc
+	want := cr.CRC
 	var trailer [4]byte
-	if err := cr.full(trailer[:]); err != nil {
+	if err := cr.Full(trailer[:]); err != nil {
 		return nil, fmt.Errorf("read ivfpq snapshot trailer: %w", err)
 	}
 	if got := le.Uint32(trailer[:]); got != want {
@@ -312,11 +281,11 @@ func Read(r io.Reader, distance func(a, b []float32) float32) (*Index, error) {
 	return ix, nil
 }
 
-func readModel(cr *crcReader, cfg Config) (*model, error) {
+func readModel(cr *index.CRCReader, cfg Config) (*model, error) {
 	rows := make([]float32, 0, min(cfg.NList*cfg.Dim, 1<<20))
 	var word [4]byte
 	for range cfg.NList * cfg.Dim {
-		if err := cr.full(word[:]); err != nil {
+		if err := cr.Full(word[:]); err != nil {
 			return nil, fmt.Errorf("read ivfpq centroids: %w", err)
 		}
 		v := math.Float32frombits(binary.LittleEndian.Uint32(word[:]))
@@ -326,7 +295,7 @@ func readModel(cr *crcReader, cfg Config) (*model, error) {
 		rows = append(rows, v)
 	}
 	b := make([]byte, pq.EncodedSize(cfg.Dim))
-	if err := cr.full(b); err != nil {
+	if err := cr.Full(b); err != nil {
 		return nil, fmt.Errorf("read ivfpq codebooks: %w", err)
 	}
 	q, err := pq.Unmarshal(b)
@@ -341,11 +310,11 @@ func readModel(cr *crcReader, cfg Config) (*model, error) {
 
 // readLists reads the inverted lists and sets every listed node's position;
 // each must be an encoded node listed once.
-func (ix *Index) readLists(cr *crcReader, buf []byte, n uint32) error {
+func (ix *Index) readLists(cr *index.CRCReader, buf []byte, n uint32) error {
 	le := binary.LittleEndian
 	entry := buf[:8+ix.m]
 	for l := range ix.lists {
-		if err := cr.full(buf[:4]); err != nil {
+		if err := cr.Full(buf[:4]); err != nil {
 			return fmt.Errorf("read ivfpq list %d: %w", l, err)
 		}
 		count := le.Uint32(buf)
@@ -353,7 +322,7 @@ func (ix *Index) readLists(cr *crcReader, buf []byte, n uint32) error {
 			return corrupt("list %d of %d entries in an index of %d nodes", l, count, n)
 		}
 		for range count {
-			if err := cr.full(entry); err != nil {
+			if err := cr.Full(entry); err != nil {
 				return fmt.Errorf("read ivfpq list %d: %w", l, err)
 			}
 			id := le.Uint32(entry)

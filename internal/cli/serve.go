@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/hippo-db/hippo/internal/auth"
 	"github.com/hippo-db/hippo/internal/engine"
+	"github.com/hippo-db/hippo/internal/h1"
 	"github.com/hippo-db/hippo/internal/httpapi"
 )
 
@@ -237,7 +239,7 @@ func run(cfg serveConfig, log *slog.Logger) error {
 	})
 	errc := make(chan error, len(listeners))
 	var wg sync.WaitGroup
-	servers := make([]*http.Server, len(listeners))
+	servers := make([]server, len(listeners))
 	needKeys := false
 	for i, l := range listeners {
 		// One server per listener: each has its own identity for its
@@ -260,6 +262,19 @@ func run(cfg serveConfig, log *slog.Logger) error {
 		}
 		srv.RegisterOnShutdown(api.Shutdown)
 		servers[i] = srv
+		if l.cert == nil {
+			// Plain HTTP/1.1 requests are served by package h1, which
+			// hands the rest (HTTP/2, streams, upgrades) to srv.
+			servers[i] = &h1.Server{
+				Handler:           api,
+				Fallback:          srv,
+				Lean:              api.Lean,
+				ConnContext:       l.connContext,
+				ReadHeaderTimeout: cfg.readHeaderTimeout,
+				IdleTimeout:       cfg.idleTimeout,
+				ErrorLog:          srv.ErrorLog,
+			}
+		}
 		sp := &l.policy.Spec
 		needKeys = needKeys || sp.Auth == auth.AuthKey
 		log.Info("listening", "addr", l.describe(), "class", sp.Class, "auth", sp.Auth)
@@ -268,7 +283,7 @@ func run(cfg serveConfig, log *slog.Logger) error {
 			if l.cert != nil {
 				err = srv.ServeTLS(l, "", "")
 			} else {
-				err = srv.Serve(l)
+				err = servers[i].Serve(l)
 			}
 			if err != nil && !errors.Is(err, http.ErrServerClosed) {
 				errc <- fmt.Errorf("serve %s: %w", l.describe(), err)
@@ -313,6 +328,14 @@ wait:
 	wg.Wait()
 	closeListeners(listeners)
 	return serveErr
+}
+
+// server is what serves one listener: an *http.Server for TLS, an
+// *h1.Server for plain connections.
+type server interface {
+	Serve(net.Listener) error
+	Shutdown(context.Context) error
+	Close() error
 }
 
 // reloadCertificates reads every TLS listener's certificate files again

@@ -324,3 +324,12 @@ func (a *API) readyz(w http.ResponseWriter, r *http.Request) {
 		"feed":        map[string]any{"oldest_seq": oldest, "last_seq": a.engine.Feed().Last()},
 	})
 }
+
+// Lean reports whether a request for method and path is unary — a bounded
+// body and a bounded answer — and so may be served on package h1's lean
+// path; streams, which must notice a client going away, may not.
+func (a *API) Lean(method, path string) bool {
+	r := http.Request{Method: method, URL: &url.URL{Path: path}}
+	_, pattern := a.mux.Handler(&r)
+	return routeKinds[pattern] == kindUnary
+}

@@ -441,7 +441,7 @@ type recordFields Record
 
 type recordWire struct {
 	recordFields
-	VectorB64 string `json:"vector_b64"`
+	VectorB64 vectorB64 `json:"vector_b64"`
 }
 
 // dispatch decodes one message and yields it. It returns errStopped if the
@@ -464,12 +464,8 @@ func (s *eventStream) dispatch(eventType, data []byte) error {
 	ev := &Event{Seq: w.Seq, Type: w.Type, Collection: w.Collection, ID: w.ID, Time: w.Time}
 	if w.Record != nil {
 		rec := Record(w.Record.recordFields)
-		if w.Record.VectorB64 != "" {
-			v, err := decodeVector(w.Record.VectorB64)
-			if err != nil {
-				return &eventDecodeError{fmt.Errorf("hippo: events: event %d: %w", w.Seq, err)}
-			}
-			rec.Vector = v
+		if len(w.Record.VectorB64) > 0 {
+			rec.Vector = w.Record.VectorB64
 		}
 		ev.Record = &rec
 	}

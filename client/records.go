@@ -52,7 +52,7 @@ func (r *Record) decode(b []byte, lineErr **errorBody) error {
 	type plain Record // without methods, so that decoding it does not recurse
 	wire := struct {
 		*plain
-		VectorB64 string     `json:"vector_b64"`
+		VectorB64 vectorB64  `json:"vector_b64"`
 		Error     *errorBody `json:"error"`
 	}{plain: (*plain)(r)}
 	*r = Record{}
@@ -62,12 +62,8 @@ func (r *Record) decode(b []byte, lineErr **errorBody) error {
 	if lineErr != nil {
 		*lineErr = wire.Error
 	}
-	if wire.VectorB64 != "" {
-		v, err := decodeVector(wire.VectorB64)
-		if err != nil {
-			return err
-		}
-		r.Vector = v
+	if len(wire.VectorB64) > 0 {
+		r.Vector = wire.VectorB64
 	}
 	return nil
 }

@@ -91,18 +91,14 @@ func (r *SearchResult) UnmarshalJSON(b []byte) error {
 	type plain SearchResult // without methods, so that decoding it does not recurse
 	wire := struct {
 		*plain
-		VectorB64 string `json:"vector_b64"`
+		VectorB64 vectorB64 `json:"vector_b64"`
 	}{plain: (*plain)(r)}
 	*r = SearchResult{}
 	if err := json.Unmarshal(b, &wire); err != nil {
 		return err
 	}
-	if wire.VectorB64 != "" {
-		v, err := decodeVector(wire.VectorB64)
-		if err != nil {
-			return err
-		}
-		r.Vector = v
+	if len(wire.VectorB64) > 0 {
+		r.Vector = wire.VectorB64
 	}
 	return nil
 }

@@ -7,6 +7,27 @@ import (
 	"testing"
 )
 
+// decodeVector decodes s as the JSON string member it arrives as.
+func decodeVector(s string) ([]float32, error) {
+	b, _ := json.Marshal(s)
+	var v vectorB64
+	err := v.UnmarshalJSON(b)
+	return v, err
+}
+
+func TestVectorB64Escaped(t *testing.T) {
+	var v vectorB64
+	if err := json.Unmarshal([]byte(`"AACAPw\u003d\u003d"`), &v); err != nil || !slices.Equal(v, []float32{1}) {
+		t.Fatalf("escaped: %v, %v", v, err)
+	}
+	if err := json.Unmarshal([]byte(`12`), &v); err == nil {
+		t.Fatalf("a number decoded as %v", v)
+	}
+	if err := json.Unmarshal([]byte(`null`), &v); err != nil || v != nil {
+		t.Fatalf("null: %v, %v", v, err)
+	}
+}
+
 func TestVectorB64(t *testing.T) {
 	f := func(v []float32, want string) {
 		t.Helper()
@@ -85,5 +106,22 @@ func TestRecordJSON(t *testing.T) {
 	out, err := json.Marshal(Record{ID: "a", Vector: []float32{1, 2}})
 	if err != nil || string(out) != `{"id":"a","vector":[1,2]}` {
 		t.Errorf("Marshal = %s, %v", out, err)
+	}
+}
+
+// BenchmarkRecordDecode decodes a get's answer for a 784-dimension record.
+func BenchmarkRecordDecode(b *testing.B) {
+	v := make([]float32, 784)
+	for i := range v {
+		v[i] = float32(i) / 7
+	}
+	body := []byte(`{"id":"12345","vector_b64":"` + encodeVector(v) + `","text":"a shirt","metadata":{"label":3},"seq":12,"updated_at":"2026-11-22T11:31:13.851Z"}`)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		var r Record
+		if err := r.decode(body, nil); err != nil || len(r.Vector) != 784 {
+			b.Fatal(err)
+		}
 	}
 }

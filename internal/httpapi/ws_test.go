@@ -528,7 +528,10 @@ func TestWSUpgradeErrors(t *testing.T) {
 }
 
 func TestWSGap(t *testing.T) {
-	srv, e, _ := newWSServer(t, engine.Options{Retention: engine.Retention{MaxAge: time.Millisecond, Interval: 5 * time.Millisecond}})
+	// Events older than a second are trimmed: long enough for the event
+	// written after the gap to be delivered before it is trimmed in turn,
+	// even on a loaded machine.
+	srv, e, _ := newWSServer(t, engine.Options{Retention: engine.Retention{MaxAge: time.Second, Interval: 20 * time.Millisecond}})
 	do(t, srv, "PUT", "/v1/collections/c", "", `{"dimension":2,"metric":"l2"}`)
 	for i := range 5 {
 		do(t, srv, "PUT", fmt.Sprintf("/v1/collections/c/records/r%d", i), "", `{"vector":[1,2]}`)
@@ -545,7 +548,7 @@ func TestWSGap(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("retention did not trim: oldest %d, last %d", oldest, last)
 		}
-		time.Sleep(5 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond)
 	}
 	c := dialWS(t, srv)
 	c.send(`{"op":"subscribe","id":"old","from":0}`)

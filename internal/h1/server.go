@@ -208,13 +208,25 @@ func NetConn(c net.Conn) net.Conn {
 }
 
 // handedConn is a connection handed to the fallback server: its reads start
-// with the bytes the lean path had already read.
+// with the bytes the lean path had already read, and the read buffer goes
+// back to its pool once they are consumed, so that a long-lived connection
+// (an event stream, HTTP/2) does not keep it.
 type handedConn struct {
 	net.Conn
-	r *bufio.Reader
+	r *bufio.Reader // nil once drained
 }
 
-func (h *handedConn) Read(p []byte) (int, error) { return h.r.Read(p) }
+func (h *handedConn) Read(p []byte) (int, error) {
+	if h.r != nil {
+		if h.r.Buffered() > 0 {
+			return h.r.Read(p) // only from the buffer
+		}
+		h.r.Reset(nil)
+		readers.Put(h.r)
+		h.r = nil
+	}
+	return h.Conn.Read(p)
+}
 
 // NetConn returns the underlying connection, as tls.Conn's method does.
 func (h *handedConn) NetConn() net.Conn { return h.Conn }

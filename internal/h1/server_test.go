@@ -381,7 +381,7 @@ func TestShutdown(t *testing.T) {
 }
 
 // FuzzConn sends arbitrary bytes on a connection: the server must answer
-// with HTTP or nothing, close the connection once the client has stopped
+// with HTTP/1.x (HTTP/2 after its preface) or nothing, close the connection once the client has stopped
 // sending, and go on serving others.
 func FuzzConn(f *testing.F) {
 	for _, seed := range []string{
@@ -408,7 +408,8 @@ func FuzzConn(f *testing.F) {
 		if err != nil && !errors.Is(err, syscall.ECONNRESET) {
 			t.Fatalf("reading the answer: %v", err)
 		}
-		if len(out) > 0 && !strings.HasPrefix(string(out), "HTTP/1.") {
+		h2 := strings.HasPrefix(string(in), "PRI * HTTP/2.0\r\n") // answered with HTTP/2 frames
+		if len(out) > 0 && !h2 && !strings.HasPrefix(string(out), "HTTP/1.") {
 			t.Fatalf("answer %q is not HTTP", out)
 		}
 		c2, br := ts.dial(t)
@@ -416,4 +417,32 @@ func FuzzConn(f *testing.F) {
 			t.Fatalf("server broken after %q: %q", in, body)
 		}
 	})
+}
+
+// A connection handed over gives its read buffer back once the fallback
+// server has read what was in it.
+func TestHandedConnReleasesBuffer(t *testing.T) {
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	go io.WriteString(b, "head")
+	br := readers.Get().(*bufio.Reader)
+	br.Reset(a)
+	if _, err := br.Peek(4); err != nil {
+		t.Fatal(err)
+	}
+	h := &handedConn{Conn: a, r: br}
+	go io.WriteString(b, "more")
+	got := make([]byte, 0, 8)
+	for len(got) < 8 {
+		buf := make([]byte, 8)
+		n, err := h.Read(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, buf[:n]...)
+	}
+	if string(got) != "headmore" || h.r != nil {
+		t.Fatalf("read %q, buffer held: %v", got, h.r != nil)
+	}
 }

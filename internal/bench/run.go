@@ -23,10 +23,14 @@ type Options struct {
 	Indexes []Index // indexes the search sweep runs on, one server each
 	Efs     []int   // ef values to sweep
 	Clients []int   // concurrent clients per sweep
-	Repeats int     // passes per figure; the median is reported
-	K       int
-	Queries int // queries per pass (≤ test rows)
-	Gets    int // get-by-id requests per pass
+	// Transports are the client transports of the search sweep, each
+	// swept in turn: "h2c" (HTTP/2 cleartext, the client's default) or
+	// "http1" (WithHTTP1Pool(1)). Empty means h2c.
+	Transports []string
+	Repeats    int // passes per figure; the median is reported
+	K          int
+	Queries    int // queries per pass (≤ test rows)
+	Gets       int // get-by-id requests per pass
 	// SearchOnly skips what does not depend on the index: gets, writes,
 	// 1,000-record imports and restarts. Otherwise they run on the server
 	// of the first index.
@@ -38,6 +42,16 @@ type Index struct {
 	Name string // as given to ServerIndex and printed in the tables
 	Spec client.IndexSpec
 }
+
+// sweepTransports are the client options of each transport a search sweep
+// can use, by name; every client is its own connection either way.
+var sweepTransports = map[string][]client.Option{
+	"h2c":   nil,
+	"http1": {client.WithHTTP1Pool(1)},
+}
+
+// SweepTransports are the names Options.Transports may hold.
+const SweepTransports = "h2c, http1"
 
 // ServerIndexes are the names ServerIndex knows.
 const ServerIndexes = "hnsw, hnsw-int8"
@@ -99,6 +113,7 @@ type WritePoint struct {
 // SweepPoint is one index, ef and client count.
 type SweepPoint struct {
 	Index       string
+	Transport   string
 	Ef, Clients int
 	Recall      float64
 	QPS         float64
@@ -120,6 +135,14 @@ const coll = "fashion"
 // rest on the first index's server.
 func Run(train, test *dataset.Matrix, truth [][]int32, opt Options, progress io.Writer) (*Report, error) {
 	rep := &Report{Vectors: train.Rows, Dim: train.Dim}
+	if len(opt.Transports) == 0 {
+		opt.Transports = []string{"h2c"}
+	}
+	for _, tr := range opt.Transports {
+		if _, ok := sweepTransports[tr]; !ok {
+			return nil, fmt.Errorf("unknown client transport %q (%s)", tr, SweepTransports)
+		}
+	}
 	for i, ix := range opt.Indexes {
 		if err := runIndex(rep, train, test, truth, opt, ix, i == 0 && !opt.SearchOnly, progress); err != nil {
 			return nil, fmt.Errorf("%s: %w", ix.Name, err)
@@ -174,27 +197,29 @@ func runIndex(rep *Report, train, test *dataset.Matrix, truth [][]int32, opt Opt
 
 	// Search sweeps.
 	queries := min(opt.Queries, test.Rows)
-	for _, clients := range opt.Clients {
-		conns := make([]*client.Client, clients)
-		for i := range conns {
-			if conns[i], err = srv.client(); err != nil {
-				return err
-			}
-			defer conns[i].Close()
-		}
-		for _, ef := range opt.Efs {
-			var passes []SweepPoint
-			for range opt.Repeats {
-				p, err := sweep(ctx, conns, coll, test, truth, queries, opt.K, ef)
-				if err != nil {
+	for _, tr := range opt.Transports {
+		for _, clients := range opt.Clients {
+			conns := make([]*client.Client, clients)
+			for i := range conns {
+				if conns[i], err = srv.client(sweepTransports[tr]...); err != nil {
 					return err
 				}
-				passes = append(passes, p)
+				defer conns[i].Close()
 			}
-			p := medianQPS(passes)
-			p.Index = ix.Name
-			rep.Sweep = append(rep.Sweep, p)
-			say(progress, "%s: search clients=%d ef=%d: recall %.4f, %.0f QPS, p50 %v, p99 %v", ix.Name, clients, ef, p.Recall, p.QPS, p.P50, p.P99)
+			for _, ef := range opt.Efs {
+				var passes []SweepPoint
+				for range opt.Repeats {
+					p, err := sweep(ctx, conns, coll, test, truth, queries, opt.K, ef)
+					if err != nil {
+						return err
+					}
+					passes = append(passes, p)
+				}
+				p := medianQPS(passes)
+				p.Index, p.Transport = ix.Name, tr
+				rep.Sweep = append(rep.Sweep, p)
+				say(progress, "%s over %s: search clients=%d ef=%d: recall %.4f, %.0f QPS, p50 %v, p99 %v", ix.Name, tr, clients, ef, p.Recall, p.QPS, p.P50, p.P99)
+			}
 		}
 	}
 	if rest {
@@ -445,10 +470,12 @@ func medianQPS(ps []SweepPoint) SweepPoint {
 
 // WriteTables prints the report as Markdown tables.
 func (r *Report) WriteTables(w io.Writer) {
-	fmt.Fprintf(w, "\nEnd to end: hippo serve on a Unix socket, Go client (HTTP/2 cleartext, vector_b64), %d × %d vectors\n\n", r.Vectors, r.Dim)
-	fmt.Fprintf(w, "| index | clients | ef | recall@10 | QPS | p50 | p99 |\n|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(w, "\nEnd to end: hippo serve on a Unix socket, Go client (vector_b64; h2c: HTTP/2 cleartext, http1: WithHTTP1Pool(1); "+
+		"a connection per client), %d × %d vectors\n\n", r.Vectors, r.Dim)
+	fmt.Fprintf(w, "| index | transport | clients | ef | recall@10 | QPS | p50 | p99 |\n|---|---|---|---|---|---|---|---|\n")
 	for _, p := range r.Sweep {
-		fmt.Fprintf(w, "| %s | %d | %d | %.4f | %.0f | %v | %v |\n", p.Index, p.Clients, p.Ef, p.Recall, p.QPS, p.P50.Round(time.Microsecond), p.P99.Round(time.Microsecond))
+		fmt.Fprintf(w, "| %s | %s | %d | %d | %.4f | %.0f | %v | %v |\n", p.Index, p.Transport, p.Clients, p.Ef, p.Recall, p.QPS,
+			p.P50.Round(time.Microsecond), p.P99.Round(time.Microsecond))
 	}
 	fmt.Fprintf(w, "\n| figure | value |\n|---|---|\n")
 	row := func(name string, v any) { fmt.Fprintf(w, "| %s | %v |\n", name, v) }

@@ -49,7 +49,7 @@ func TestRunServer(t *testing.T) {
 	}
 	var progress strings.Builder
 	rep, err := Run(train, test, truth, Options{Binary: binary, Dir: dir, Indexes: ixs, Efs: []int{64}, Clients: []int{1, 2},
-		Repeats: 1, K: 10, Queries: test.Rows, Gets: 100}, &progress)
+		Repeats: 1, K: 10, Queries: test.Rows, Gets: 100, Transports: []string{"http1"}}, &progress)
 	t.Log(progress.String())
 	if err != nil {
 		t.Fatal(err)
@@ -64,11 +64,11 @@ func TestRunServer(t *testing.T) {
 		t.Fatalf("sweep: %+v", rep.Sweep)
 	}
 	for i, p := range rep.Sweep {
-		if want := ixs[i/2].Name; p.Index != want || p.Recall < 0.9 || p.QPS <= 0 {
+		if want := ixs[i/2].Name; p.Index != want || p.Transport != "http1" || p.Recall < 0.9 || p.QPS <= 0 {
 			t.Errorf("sweep point %d: %+v, want index %s, recall ≥ 0.9", i, p, want)
 		}
 	}
-	for _, row := range []string{"| hnsw | 2 | 64 |", "| hnsw-int8 | 1 | 64 |", "hnsw-int8: server RSS per vector", "figure (on the hnsw server)"} {
+	for _, row := range []string{"| hnsw | http1 | 2 | 64 |", "| hnsw-int8 | http1 | 1 | 64 |", "hnsw-int8: server RSS per vector", "figure (on the hnsw server)"} {
 		if !strings.Contains(tables.String(), row) {
 			t.Errorf("tables lack %q", row)
 		}

@@ -47,6 +47,7 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	ivfConfigs := ivfList{{1024, 261, 0}, {256, 261, 0}, {1024, 196, 0}, {1024, 98, 100}}
 	fs.Var(&ivfConfigs, "ivfpq", "IVF-PQ settings to build, nlist/m[/rerank] comma-separated")
 	serverIndexes := fs.String("server-index", "hnsw", "indexes the end-to-end search sweep runs on, one server each: "+bench.ServerIndexes)
+	serverTransports := fs.String("server-transport", "h2c", "client transports of the end-to-end search sweep: "+bench.SweepTransports)
 	searchOnly := fs.Bool("search-only", false, "end to end: only the import and the search sweep (no gets, writes, small imports, restarts)")
 	serverEfs := intList{32, 64, 96, 128}
 	fs.Var(&serverEfs, "server-efs", "ef values to sweep end to end")
@@ -133,7 +134,8 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 				defer os.RemoveAll(dir)
 			}
 			rep, err := bench.Run(train, test, truth, bench.Options{Binary: self, Dir: dir, Indexes: ixs, Efs: serverEfs, Clients: clients,
-				Repeats: *repeats, K: 10, Queries: test.Rows, Gets: *gets, SearchOnly: *searchOnly}, stderr)
+				Repeats: *repeats, K: 10, Queries: test.Rows, Gets: *gets, SearchOnly: *searchOnly,
+				Transports: strings.Split(strings.ReplaceAll(*serverTransports, " ", ""), ",")}, stderr)
 			if err != nil {
 				say("hippo bench: server: %v", err)
 				return 1

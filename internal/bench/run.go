@@ -118,6 +118,11 @@ type SweepPoint struct {
 	Recall      float64
 	QPS         float64
 	P50, P99    time.Duration
+	// ServerCPU and ClientCPU are the CPU time per query of the server and
+	// of the benchmark's clients. Unlike QPS they hardly change when other
+	// work competes for the CPUs: 2 CPUs / (ServerCPU + ClientCPU) is the
+	// QPS the pass could reach with both CPUs to itself.
+	ServerCPU, ClientCPU time.Duration
 }
 
 func say(w io.Writer, format string, args ...any) {
@@ -209,7 +214,7 @@ func runIndex(rep *Report, train, test *dataset.Matrix, truth [][]int32, opt Opt
 			for _, ef := range opt.Efs {
 				var passes []SweepPoint
 				for range opt.Repeats {
-					p, err := sweep(ctx, conns, coll, test, truth, queries, opt.K, ef)
+					p, err := sweep(ctx, srv, conns, coll, test, truth, queries, opt.K, ef)
 					if err != nil {
 						return err
 					}
@@ -218,7 +223,8 @@ func runIndex(rep *Report, train, test *dataset.Matrix, truth [][]int32, opt Opt
 				p := medianQPS(passes)
 				p.Index, p.Transport = ix.Name, tr
 				rep.Sweep = append(rep.Sweep, p)
-				say(progress, "%s over %s: search clients=%d ef=%d: recall %.4f, %.0f QPS, p50 %v, p99 %v", ix.Name, tr, clients, ef, p.Recall, p.QPS, p.P50, p.P99)
+				say(progress, "%s over %s: search clients=%d ef=%d: recall %.4f, %.0f QPS, p50 %v, p99 %v, CPU/query server %v client %v",
+					ix.Name, tr, clients, ef, p.Recall, p.QPS, p.P50, p.P99, p.ServerCPU, p.ClientCPU)
 			}
 		}
 	}
@@ -350,7 +356,7 @@ func rows(m *dataset.Matrix, from, to int, prefix string) func(func(client.Recor
 
 // sweep runs the first n queries split over the clients and measures recall
 // and throughput.
-func sweep(ctx context.Context, conns []*client.Client, coll string, test *dataset.Matrix, truth [][]int32, n, k, ef int) (SweepPoint, error) {
+func sweep(ctx context.Context, srv *server, conns []*client.Client, coll string, test *dataset.Matrix, truth [][]int32, n, k, ef int) (SweepPoint, error) {
 	got := make([][]int32, n)
 	lat := make([]time.Duration, n)
 	var next = make(chan int, n)
@@ -360,6 +366,7 @@ func sweep(ctx context.Context, conns []*client.Client, coll string, test *datas
 	close(next)
 	var wg sync.WaitGroup
 	errs := make(chan error, len(conns))
+	serverCPU, clientCPU := srv.cpuTime(), selfCPUTime()
 	began := time.Now()
 	for _, c := range conns {
 		wg.Go(func() {
@@ -382,13 +389,15 @@ func sweep(ctx context.Context, conns []*client.Client, coll string, test *datas
 	}
 	wg.Wait()
 	took := time.Since(began)
+	serverCPU, clientCPU = srv.cpuTime()-serverCPU, selfCPUTime()-clientCPU
 	select {
 	case err := <-errs:
 		return SweepPoint{}, err
 	default:
 	}
 	return SweepPoint{Ef: ef, Clients: len(conns), Recall: dataset.Recall(got, truth[:n], k),
-		QPS: float64(n) / took.Seconds(), P50: percentile(lat, 50), P99: percentile(lat, 99)}, nil
+		QPS: float64(n) / took.Seconds(), P50: percentile(lat, 50), P99: percentile(lat, 99),
+		ServerCPU: serverCPU / time.Duration(n), ClientCPU: clientCPU / time.Duration(n)}, nil
 }
 
 // writeLoad runs writers goroutines upserting one record at a time for d,
@@ -472,10 +481,10 @@ func medianQPS(ps []SweepPoint) SweepPoint {
 func (r *Report) WriteTables(w io.Writer) {
 	fmt.Fprintf(w, "\nEnd to end: hippo serve on a Unix socket, Go client (vector_b64; h2c: HTTP/2 cleartext, http1: WithHTTP1Pool(1); "+
 		"a connection per client), %d × %d vectors\n\n", r.Vectors, r.Dim)
-	fmt.Fprintf(w, "| index | transport | clients | ef | recall@10 | QPS | p50 | p99 |\n|---|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(w, "| index | transport | clients | ef | recall@10 | QPS | p50 | p99 | CPU/query: server + clients |\n|---|---|---|---|---|---|---|---|---|\n")
 	for _, p := range r.Sweep {
-		fmt.Fprintf(w, "| %s | %s | %d | %d | %.4f | %.0f | %v | %v |\n", p.Index, p.Transport, p.Clients, p.Ef, p.Recall, p.QPS,
-			p.P50.Round(time.Microsecond), p.P99.Round(time.Microsecond))
+		fmt.Fprintf(w, "| %s | %s | %d | %d | %.4f | %.0f | %v | %v | %v + %v |\n", p.Index, p.Transport, p.Clients, p.Ef, p.Recall, p.QPS,
+			p.P50.Round(time.Microsecond), p.P99.Round(time.Microsecond), p.ServerCPU.Round(time.Microsecond), p.ClientCPU.Round(time.Microsecond))
 	}
 	fmt.Fprintf(w, "\n| figure | value |\n|---|---|\n")
 	row := func(name string, v any) { fmt.Fprintf(w, "| %s | %v |\n", name, v) }

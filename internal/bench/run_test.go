@@ -64,7 +64,7 @@ func TestRunServer(t *testing.T) {
 		t.Fatalf("sweep: %+v", rep.Sweep)
 	}
 	for i, p := range rep.Sweep {
-		if want := ixs[i/2].Name; p.Index != want || p.Transport != "http1" || p.Recall < 0.9 || p.QPS <= 0 {
+		if want := ixs[i/2].Name; p.Index != want || p.Transport != "http1" || p.Recall < 0.9 || p.QPS <= 0 || p.ServerCPU <= 0 || p.ClientCPU <= 0 {
 			t.Errorf("sweep point %d: %+v, want index %s, recall ≥ 0.9", i, p, want)
 		}
 	}

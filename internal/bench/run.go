@@ -71,8 +71,8 @@ func ServerIndex(name string) (Index, error) {
 	return Index{Name: name, Spec: spec}, nil
 }
 
-// Report holds what Run measured. Durations are medians of Repeats. The
-// figures after Indexes are zero with Options.SearchOnly.
+// Report holds what Run measured. Durations are medians of Repeats. With
+// Options.SearchOnly only Indexes and Sweep are set.
 type Report struct {
 	Vectors, Dim int
 	Indexes      []IndexPoint
@@ -110,7 +110,7 @@ type WritePoint struct {
 	P50, P99 time.Duration
 }
 
-// SweepPoint is one index, ef and client count.
+// SweepPoint is one index, client transport, client count and ef.
 type SweepPoint struct {
 	Index       string
 	Transport   string
@@ -119,9 +119,9 @@ type SweepPoint struct {
 	QPS         float64
 	P50, P99    time.Duration
 	// ServerCPU and ClientCPU are the CPU time per query of the server and
-	// of the benchmark's clients. Unlike QPS they hardly change when other
-	// work competes for the CPUs: 2 CPUs / (ServerCPU + ClientCPU) is the
-	// QPS the pass could reach with both CPUs to itself.
+	// of the benchmark's clients. Other work competing for the CPUs changes
+	// them much less than QPS, so 2 CPUs / (ServerCPU + ClientCPU) estimates
+	// what the pass could reach with the machine to itself.
 	ServerCPU, ClientCPU time.Duration
 }
 

@@ -29,12 +29,31 @@ const (
 	IndexIVFPQ IndexType = "ivfpq" // approximate; compressed
 )
 
+// Quantization names how an HNSW index compresses the vectors it walks.
+type Quantization string
+
+// The quantizations. The zero value keeps float32 vectors only.
+const (
+	// QuantizationInt8 walks the graph on 8-bit codes learned from the
+	// vectors and re-ranks the best candidates with the float32 vectors:
+	// faster searches, exact distances, about 25 % more memory.
+	QuantizationInt8 Quantization = "int8"
+)
+
 // IndexSpec describes a collection's index. Zero fields are left out of
-// requests, so the server picks its defaults for them.
+// requests, so the server picks its defaults for them; a collection read
+// back from the server has them filled in. Which fields apply depends on
+// Type (docs/design/indexes.md):
+//
+//   - IndexHNSW: M, EfConstruction, Ef, Quantization.
+//   - IndexFlat: Ef only.
+//   - IndexIVFPQ: NList, M (product-quantizer subspaces), NProbe, Rerank.
 type IndexSpec struct {
 	Type IndexType
 
-	// M is the number of neighbours per HNSW node.
+	// M is the number of neighbours per HNSW node, or for IVF-PQ the
+	// number of subspaces each vector is split into (one byte of code
+	// each; it must be at most the dimension).
 	M int
 
 	// EfConstruction is the candidate list size while building HNSW.
@@ -44,49 +63,69 @@ type IndexSpec struct {
 	// SearchRequest may override it.
 	Ef int
 
-	// Params holds the other parameters, for index types with parameters
-	// of their own (ivfpq) and for parameters added by later servers. It
+	// Quantization, for HNSW, is QuantizationInt8 or empty (float32 only).
+	Quantization Quantization
+
+	// NList is the number of IVF-PQ inverted lists (k-means cells).
+	NList int
+
+	// NProbe is the number of IVF-PQ lists a search scans by default; a
+	// SearchRequest's Ef overrides it.
+	NProbe int
+
+	// Rerank, for IVF-PQ, keeps the float32 vectors and re-ranks this many
+	// of the best candidates by exact distance; zero stores codes only and
+	// returns estimated distances.
+	Rerank int
+
+	// Params holds the other parameters: those added by later servers. It
 	// is sent and received as further members of the "index" object.
 	Params map[string]any
 }
 
-// indexSpecKeys are the members of the "index" object that have fields of
-// their own in IndexSpec.
-var indexSpecKeys = map[string]bool{"type": true, "m": true, "ef_construction": true, "ef": true}
+// indexSpecWire is the "index" object's members that have fields of their
+// own in IndexSpec, with their JSON names.
+type indexSpecWire struct {
+	Type           IndexType    `json:"type,omitempty"`
+	M              int          `json:"m,omitempty"`
+	EfConstruction int          `json:"ef_construction,omitempty"`
+	Ef             int          `json:"ef,omitempty"`
+	Quantization   Quantization `json:"quantization,omitempty"`
+	NList          int          `json:"nlist,omitempty"`
+	NProbe         int          `json:"nprobe,omitempty"`
+	Rerank         int          `json:"rerank,omitempty"`
+}
+
+// indexSpecKeys are the JSON names of indexSpecWire's fields.
+var indexSpecKeys = map[string]bool{
+	"type": true, "m": true, "ef_construction": true, "ef": true,
+	"quantization": true, "nlist": true, "nprobe": true, "rerank": true,
+}
 
 // MarshalJSON encodes s as one JSON object holding both the named fields and
 // Params.
 func (s IndexSpec) MarshalJSON() ([]byte, error) {
-	object := make(map[string]any, len(s.Params)+4)
+	known, err := json.Marshal(indexSpecWire{Type: s.Type, M: s.M, EfConstruction: s.EfConstruction, Ef: s.Ef,
+		Quantization: s.Quantization, NList: s.NList, NProbe: s.NProbe, Rerank: s.Rerank})
+	if err != nil || len(s.Params) == 0 {
+		return known, err
+	}
+	object := make(map[string]any, len(s.Params)+len(indexSpecKeys))
 	for key, value := range s.Params {
 		if indexSpecKeys[key] {
 			return nil, fmt.Errorf("hippo: IndexSpec.Params may not hold %q; use the field", key)
 		}
 		object[key] = value
 	}
-	if s.Type != "" {
-		object["type"] = s.Type
-	}
-	if s.M != 0 {
-		object["m"] = s.M
-	}
-	if s.EfConstruction != 0 {
-		object["ef_construction"] = s.EfConstruction
-	}
-	if s.Ef != 0 {
-		object["ef"] = s.Ef
+	if err := json.Unmarshal(known, &object); err != nil {
+		return nil, err
 	}
 	return json.Marshal(object)
 }
 
 // UnmarshalJSON decodes the object MarshalJSON encodes.
 func (s *IndexSpec) UnmarshalJSON(b []byte) error {
-	var known struct {
-		Type           IndexType `json:"type"`
-		M              int       `json:"m"`
-		EfConstruction int       `json:"ef_construction"`
-		Ef             int       `json:"ef"`
-	}
+	var known indexSpecWire
 	if err := json.Unmarshal(b, &known); err != nil {
 		return err
 	}
@@ -94,7 +133,8 @@ func (s *IndexSpec) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &all); err != nil {
 		return err
 	}
-	*s = IndexSpec{Type: known.Type, M: known.M, EfConstruction: known.EfConstruction, Ef: known.Ef}
+	*s = IndexSpec{Type: known.Type, M: known.M, EfConstruction: known.EfConstruction, Ef: known.Ef,
+		Quantization: known.Quantization, NList: known.NList, NProbe: known.NProbe, Rerank: known.Rerank}
 	for key, value := range all {
 		if !indexSpecKeys[key] {
 			if s.Params == nil {

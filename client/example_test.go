@@ -50,6 +50,42 @@ func Example() {
 	}
 }
 
+func ExampleIndexSpec() {
+	ctx := context.Background()
+	c, err := client.New("localhost:7700")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+
+	// HNSW walked on int8 codes, re-ranked with the float32 vectors: faster
+	// searches, exact distances, about a quarter more memory.
+	_, _, err = c.CreateCollection(ctx, "fast", client.CollectionSpec{
+		Dimension: 768,
+		Metric:    client.MetricCosine,
+		Index:     client.IndexSpec{Type: client.IndexHNSW, Quantization: client.QuantizationInt8},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	// IVF-PQ: codes of 96 bytes per vector instead of 3,072 bytes of
+	// float32; approximate distances.
+	_, _, err = c.CreateCollection(ctx, "small", client.CollectionSpec{
+		Dimension: 768,
+		Metric:    client.MetricCosine,
+		Index:     client.IndexSpec{Type: client.IndexIVFPQ, NList: 1024, M: 96, NProbe: 32},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	// For an IVF-PQ collection a search's Ef is the number of lists probed.
+	answer, err := c.Search(ctx, "small", client.SearchRequest{Vector: make([]float32, 768), K: 10, Ef: 64})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(len(answer.Results))
+}
+
 func ExampleNew() {
 	// A server on a Unix socket, over HTTP/1.1 on up to 8 connections,
 	// with an API key, and a bound on every call without a deadline.

@@ -116,10 +116,17 @@ func TestIndexSpecJSON(t *testing.T) {
 	}
 	f(`{"type":"flat"}`, IndexSpec{Type: IndexFlat})
 	f(`{"type":"hnsw","m":8,"ef_construction":100,"ef":32}`, IndexSpec{Type: IndexHNSW, M: 8, EfConstruction: 100, Ef: 32})
-	f(`{"type":"ivfpq","nlist":256,"nprobe":8}`, IndexSpec{Type: IndexIVFPQ, Params: map[string]any{"nlist": 256.0, "nprobe": 8.0}})
+	f(`{"type":"hnsw","m":16,"ef_construction":200,"ef":64,"quantization":"int8"}`,
+		IndexSpec{Type: IndexHNSW, M: 16, EfConstruction: 200, Ef: 64, Quantization: QuantizationInt8})
+	f(`{"type":"ivfpq","nlist":256,"m":98,"nprobe":8,"rerank":100}`, IndexSpec{Type: IndexIVFPQ, NList: 256, M: 98, NProbe: 8, Rerank: 100})
+	// Members this client does not know stay in Params, next to known ones.
+	f(`{"type":"ivfpq","nlist":256,"nprobe":8,"opq":true,"train":{"iters":10}}`, IndexSpec{Type: IndexIVFPQ, NList: 256, NProbe: 8,
+		Params: map[string]any{"opq": true, "train": map[string]any{"iters": 10.0}}})
 
-	if _, err := json.Marshal(IndexSpec{Params: map[string]any{"m": 3}}); err == nil {
-		t.Error("Params holding a named field: no error")
+	for _, key := range []string{"m", "quantization", "nlist", "nprobe", "rerank"} {
+		if _, err := json.Marshal(IndexSpec{Params: map[string]any{key: 3}}); err == nil {
+			t.Errorf("Params holding the named field %q: no error", key)
+		}
 	}
 }
 

@@ -34,8 +34,10 @@ type SearchRequest struct {
 	// JSON. nil, or anything that encodes to null, means no filter.
 	Filter any
 
-	// Ef overrides the collection's HNSW search candidate list size for
-	// this search; zero keeps it.
+	// Ef overrides, for this search, the collection's HNSW search
+	// candidate list size (IndexSpec.Ef) or, for an IVF-PQ collection, the
+	// number of lists scanned (IndexSpec.NProbe); zero keeps it. The API
+	// has this one per-query knob, "ef", for both.
 	Ef int
 
 	// Include lists what results carry besides id and distance: any of

@@ -531,31 +531,6 @@ func (set *subscribers) close() {
 	}
 }
 
-// selfCPUTime returns the CPU time this process has used.
-func selfCPUTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// cpuTime returns the CPU time the server has used.
-func (s *server) cpuTime() time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.cmd.Process.Pid))
-	if err != nil {
-		return 0
-	}
-	// The fields after the command name, which is in parentheses.
-	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
-	if len(f) < 13 {
-		return 0
-	}
-	utime, _ := strconv.ParseInt(f[11], 10, 64)
-	stime, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(utime+stime) * time.Second / 100 // USER_HZ
-}
-
 // upsertOne writes record i (a fresh id) and returns its seq.
 func upsertOne(ctx context.Context, c *client.Client, vectors [][]float32, prefix string, i int) (uint64, error) {
 	return c.Upsert(ctx, feedColl, client.Record{ID: prefix + strconv.Itoa(i), Vector: vectors[i%len(vectors)]})

@@ -2,9 +2,6 @@ package bench
 
 import (
 	"flag"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -19,12 +16,7 @@ func TestRunFeed(t *testing.T) {
 		t.Skip("builds and starts the server")
 	}
 	dir := t.TempDir()
-	binary := filepath.Join(dir, "hippo")
-	build := exec.Command("go", "build", "-o", binary, "../../cmd/hippo")
-	build.Stderr = os.Stderr
-	if err := build.Run(); err != nil {
-		t.Fatal(err)
-	}
+	binary := buildHippo(t, dir)
 	opt := FeedOptions{Binary: binary, Dir: dir}
 	if !*feedFull {
 		opt = FeedOptions{Binary: binary, Dir: dir, Subscribers: 300, Repeats: 1, Rate: 200, PassTime: time.Second,

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"sync"
@@ -16,22 +18,64 @@ import (
 
 // Options configure Run.
 type Options struct {
-	Binary  string // the hippo binary to start
-	Dir     string // data directory for the server; removed by the caller
-	Efs     []int  // ef values to sweep
-	Clients []int  // concurrent clients per sweep
-	Repeats int    // passes per figure; the median is reported
-	K       int
-	Queries int // queries per pass (≤ test rows)
-	Gets    int // get-by-id requests per pass
+	Binary  string  // the hippo binary to start
+	Dir     string  // data directory for the servers; removed by the caller
+	Indexes []Index // indexes the search sweep runs on, one server each
+	Efs     []int   // ef values to sweep
+	Clients []int   // concurrent clients per sweep
+	// Transports are the client transports of the search sweep, each
+	// swept in turn: "h2c" (HTTP/2 cleartext, the client's default) or
+	// "http1" (WithHTTP1Pool(1)). Empty means h2c.
+	Transports []string
+	Repeats    int // passes per figure; the median is reported
+	K          int
+	Queries    int // queries per pass (≤ test rows)
+	Gets       int // get-by-id requests per pass
+	// SearchOnly skips what does not depend on the index: gets, writes,
+	// 1,000-record imports and restarts. Otherwise they run on the server
+	// of the first index.
+	SearchOnly bool
 }
 
-// Report holds what Run measured. Durations are medians of Repeats.
+// Index is a collection index setting the end-to-end benchmark serves.
+type Index struct {
+	Name string // as given to ServerIndex and printed in the tables
+	Spec client.IndexSpec
+}
+
+// sweepTransports are the client options of each transport a search sweep
+// can use, by name; every client is its own connection either way.
+var sweepTransports = map[string][]client.Option{
+	"h2c":   nil,
+	"http1": {client.WithHTTP1Pool(1)},
+}
+
+// SweepTransports are the names Options.Transports may hold.
+const SweepTransports = "h2c, http1"
+
+// ServerIndexes are the names ServerIndex knows.
+const ServerIndexes = "hnsw, hnsw-int8"
+
+// ServerIndex returns the index setting called name: "hnsw" (float32) or
+// "hnsw-int8" (searched on int8 codes, re-ranked with float32), both with
+// M = 16 and ef_construction = 200 as for the systems we compare with.
+func ServerIndex(name string) (Index, error) {
+	spec := client.IndexSpec{Type: client.IndexHNSW, M: 16, EfConstruction: 200}
+	switch name {
+	case "hnsw":
+	case "hnsw-int8":
+		spec.Quantization = client.QuantizationInt8
+	default:
+		return Index{}, fmt.Errorf("unknown server index %q (%s)", name, ServerIndexes)
+	}
+	return Index{Name: name, Spec: spec}, nil
+}
+
+// Report holds what Run measured. Durations are medians of Repeats. With
+// Options.SearchOnly only Indexes and Sweep are set.
 type Report struct {
 	Vectors, Dim int
-	ImportAll    time.Duration // NDJSON import of every vector, acknowledged
-	IndexedAll   time.Duration // from the import's start until the graph held every vector
-	RSSPerVector float64
+	Indexes      []IndexPoint
 	Sweep        []SweepPoint
 	Gets         []GetPoint
 	Writes       []WritePoint
@@ -41,6 +85,14 @@ type Report struct {
 	Restart      time.Duration // start to /readyz after a clean stop
 	RestartKill  time.Duration // start to /readyz after SIGKILL (log replay)
 	KillIndexed  time.Duration // … until every node was linked again
+}
+
+// IndexPoint is the import of every vector into a collection with one index.
+type IndexPoint struct {
+	Index        string
+	ImportAll    time.Duration // NDJSON import of every vector, acknowledged
+	IndexedAll   time.Duration // from the import's start until the graph held every vector
+	RSSPerVector float64       // the server's resident memory over the vectors
 }
 
 // GetPoint is get-by-id latency over one client transport.
@@ -58,12 +110,19 @@ type WritePoint struct {
 	P50, P99 time.Duration
 }
 
-// SweepPoint is one ef and client count.
+// SweepPoint is one index, client transport, client count and ef.
 type SweepPoint struct {
+	Index       string
+	Transport   string
 	Ef, Clients int
 	Recall      float64
 	QPS         float64
 	P50, P99    time.Duration
+	// ServerCPU and ClientCPU are the CPU time per query of the server and
+	// of the benchmark's clients. Other work competing for the CPUs changes
+	// them much less than QPS, so 2 CPUs / (ServerCPU + ClientCPU) estimates
+	// what the pass could reach with the machine to itself.
+	ServerCPU, ClientCPU time.Duration
 }
 
 func say(w io.Writer, format string, args ...any) {
@@ -72,13 +131,42 @@ func say(w io.Writer, format string, args ...any) {
 	}
 }
 
-// Run measures the served database on train/test with the given ground truth.
+// coll is the benchmark's collection.
+const coll = "fashion"
+
+// Run measures the served database on train/test with the given ground truth:
+// for each index a server of its own (so that its memory is the index's),
+// the import of train and the search sweep; then, unless opt.SearchOnly, the
+// rest on the first index's server.
 func Run(train, test *dataset.Matrix, truth [][]int32, opt Options, progress io.Writer) (*Report, error) {
-	ctx := context.Background()
 	rep := &Report{Vectors: train.Rows, Dim: train.Dim}
-	srv := newServer(opt.Binary, opt.Dir)
+	if len(opt.Transports) == 0 {
+		opt.Transports = []string{"h2c"}
+	}
+	for _, tr := range opt.Transports {
+		if _, ok := sweepTransports[tr]; !ok {
+			return nil, fmt.Errorf("unknown client transport %q (%s)", tr, SweepTransports)
+		}
+	}
+	for i, ix := range opt.Indexes {
+		if err := runIndex(rep, train, test, truth, opt, ix, i == 0 && !opt.SearchOnly, progress); err != nil {
+			return nil, fmt.Errorf("%s: %w", ix.Name, err)
+		}
+	}
+	return rep, nil
+}
+
+// runIndex starts a server for ix, imports train, sweeps the searches and,
+// if rest, measures the figures that do not depend on the index.
+func runIndex(rep *Report, train, test *dataset.Matrix, truth [][]int32, opt Options, ix Index, rest bool, progress io.Writer) error {
+	ctx := context.Background()
+	dir := filepath.Join(opt.Dir, ix.Name)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	srv := newServer(opt.Binary, dir)
 	if _, err := srv.start(); err != nil {
-		return nil, err
+		return err
 	}
 	defer func() {
 		if srv.cmd.ProcessState == nil {
@@ -87,57 +175,69 @@ func Run(train, test *dataset.Matrix, truth [][]int32, opt Options, progress io.
 	}()
 	c, err := srv.client()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer c.Close()
-	const coll = "fashion"
-	if _, _, err := c.CreateCollection(ctx, coll, client.CollectionSpec{Dimension: train.Dim, Metric: client.MetricL2,
-		Index: client.IndexSpec{Type: client.IndexHNSW, M: 16, EfConstruction: 200}}); err != nil {
-		return nil, err
+	if _, _, err := c.CreateCollection(ctx, coll, client.CollectionSpec{Dimension: train.Dim, Metric: client.MetricL2, Index: ix.Spec}); err != nil {
+		return err
 	}
 
 	// Import everything, then wait for the graph.
 	began := time.Now()
 	res, err := c.ImportRecords(ctx, coll, rows(train, 0, train.Rows, ""), nil)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if res.Imported != train.Rows {
-		return nil, fmt.Errorf("imported %d of %d: %+v", res.Imported, train.Rows, res.Errors)
+		return fmt.Errorf("imported %d of %d: %+v", res.Imported, train.Rows, res.Errors)
 	}
-	rep.ImportAll = time.Since(began)
+	point := IndexPoint{Index: ix.Name, ImportAll: time.Since(began)}
 	if err := waitIndexed(ctx, c, coll); err != nil {
-		return nil, err
+		return err
 	}
-	rep.IndexedAll = time.Since(began)
-	rep.RSSPerVector = float64(srv.rssBytes()) / float64(train.Rows)
-	say(progress, "import %d: %v acknowledged, %v indexed, RSS %.0f B/vector", train.Rows, rep.ImportAll, rep.IndexedAll, rep.RSSPerVector)
+	point.IndexedAll = time.Since(began)
+	point.RSSPerVector = float64(srv.rssBytes()) / float64(train.Rows)
+	rep.Indexes = append(rep.Indexes, point)
+	say(progress, "%s: import %d: %v acknowledged, %v indexed, RSS %.0f B/vector", ix.Name, train.Rows, point.ImportAll, point.IndexedAll, point.RSSPerVector)
 
 	// Search sweeps.
 	queries := min(opt.Queries, test.Rows)
-	for _, clients := range opt.Clients {
-		conns := make([]*client.Client, clients)
-		for i := range conns {
-			if conns[i], err = srv.client(); err != nil {
-				return nil, err
-			}
-			defer conns[i].Close()
-		}
-		for _, ef := range opt.Efs {
-			var passes []SweepPoint
-			for range opt.Repeats {
-				p, err := sweep(ctx, conns, coll, test, truth, queries, opt.K, ef)
-				if err != nil {
-					return nil, err
+	for _, tr := range opt.Transports {
+		for _, clients := range opt.Clients {
+			conns := make([]*client.Client, clients)
+			for i := range conns {
+				if conns[i], err = srv.client(sweepTransports[tr]...); err != nil {
+					return err
 				}
-				passes = append(passes, p)
+				defer conns[i].Close()
 			}
-			p := medianQPS(passes)
-			rep.Sweep = append(rep.Sweep, p)
-			say(progress, "search clients=%d ef=%d: recall %.4f, %.0f QPS, p50 %v, p99 %v", clients, ef, p.Recall, p.QPS, p.P50, p.P99)
+			for _, ef := range opt.Efs {
+				var passes []SweepPoint
+				for range opt.Repeats {
+					p, err := sweep(ctx, srv, conns, coll, test, truth, queries, opt.K, ef)
+					if err != nil {
+						return err
+					}
+					passes = append(passes, p)
+				}
+				p := medianQPS(passes)
+				p.Index, p.Transport = ix.Name, tr
+				rep.Sweep = append(rep.Sweep, p)
+				say(progress, "%s over %s: search clients=%d ef=%d: recall %.4f, %.0f QPS, p50 %v, p99 %v, CPU/query server %v client %v",
+					ix.Name, tr, clients, ef, p.Recall, p.QPS, p.P50, p.P99, p.ServerCPU, p.ClientCPU)
+			}
 		}
 	}
+	if rest {
+		return runRest(ctx, rep, srv, c, train, opt, progress)
+	}
+	_, err = srv.stop()
+	return err
+}
 
+// runRest measures, on srv holding every train vector in coll, gets by id,
+// concurrent writes, small imports and restarts, and stops srv.
+func runRest(ctx context.Context, rep *Report, srv *server, c *client.Client, train *dataset.Matrix, opt Options, progress io.Writer) error {
 	// Get by id, one client, over each of the client's transports.
 	for _, tr := range []struct {
 		name string
@@ -145,14 +245,14 @@ func Run(train, test *dataset.Matrix, truth [][]int32, opt Options, progress io.
 	}{{"HTTP/1.1 (WithHTTP1Pool)", []client.Option{client.WithHTTP1Pool(1)}}, {"HTTP/2 cleartext", nil}} {
 		gc, err := srv.client(tr.opts...)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		var p50s, p99s []time.Duration
 		var rates []float64
 		for range opt.Repeats {
 			lat, took, err := gets(ctx, gc, coll, train.Rows, opt.Gets)
 			if err != nil {
-				return nil, err
+				return err
 			}
 			p50s = append(p50s, percentile(lat, 50))
 			p99s = append(p99s, percentile(lat, 99))
@@ -168,7 +268,7 @@ func Run(train, test *dataset.Matrix, truth [][]int32, opt Options, progress io.
 	for _, writers := range []int{1, 4, 16, 64} {
 		p, err := writeLoad(ctx, c, coll, train, writers, 2*time.Second)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		rep.Writes = append(rep.Writes, p)
 		say(progress, "upserts, %d writers: %.0f/s, p50 %v, p99 %v", writers, p.PerSec, p.P50, p.P99)
@@ -179,21 +279,21 @@ func Run(train, test *dataset.Matrix, truth [][]int32, opt Options, progress io.
 	for i := range max(opt.Repeats, 5) {
 		name := fmt.Sprintf("import%d", i)
 		if _, _, err := c.CreateCollection(ctx, name, client.CollectionSpec{Dimension: train.Dim, Metric: client.MetricL2}); err != nil {
-			return nil, err
+			return err
 		}
 		from := (i * 1000) % (train.Rows - 1000)
 		began := time.Now()
 		res, err := c.ImportRecords(ctx, name, rows(train, from, from+1000, ""), nil)
 		if err != nil || res.Imported != 1000 {
-			return nil, fmt.Errorf("import 1k: %+v %v", res, err)
+			return fmt.Errorf("import 1k: %+v %v", res, err)
 		}
 		acks = append(acks, time.Since(began))
 		if err := waitIndexed(ctx, c, name); err != nil {
-			return nil, err
+			return err
 		}
 		idx = append(idx, time.Since(began))
 		if _, err := c.DeleteCollection(ctx, name); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	rep.Import1k, rep.Import1kIdx = median(acks), median(idx)
@@ -204,11 +304,11 @@ func Run(train, test *dataset.Matrix, truth [][]int32, opt Options, progress io.
 	for range opt.Repeats {
 		d, err := srv.stop()
 		if err != nil {
-			return nil, fmt.Errorf("stop: %v", err)
+			return fmt.Errorf("stop: %v", err)
 		}
 		u, err := srv.start()
 		if err != nil {
-			return nil, err
+			return err
 		}
 		downs, ups = append(downs, d), append(ups, u)
 	}
@@ -217,32 +317,30 @@ func Run(train, test *dataset.Matrix, truth [][]int32, opt Options, progress io.
 
 	c2, err := srv.client()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer c2.Close()
 	// Writes after the last snapshot are replayed from the log.
-	if _, err := c2.ImportRecords(ctx, coll, rows(train, 0, 5000, "late-"), nil); err != nil {
-		return nil, err
+	if _, err := c2.ImportRecords(ctx, coll, rows(train, 0, min(5000, train.Rows), "late-"), nil); err != nil {
+		return err
 	}
 	srv.kill()
-	began = time.Now()
+	began := time.Now()
 	if rep.RestartKill, err = srv.start(); err != nil {
-		return nil, err
+		return err
 	}
 	c3, err := srv.client()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer c3.Close()
 	if err := waitIndexed(ctx, c3, coll); err != nil {
-		return nil, err
+		return err
 	}
 	rep.KillIndexed = time.Since(began)
 	say(progress, "restart after SIGKILL with 5,000 writes since the snapshot: ready %v, indexed %v", rep.RestartKill, rep.KillIndexed)
-	if _, err := srv.stop(); err != nil {
-		return nil, err
-	}
-	return rep, nil
+	_, err = srv.stop()
+	return err
 }
 
 // rows yields train rows [from, to) as records with ids prefix+row.
@@ -258,7 +356,7 @@ func rows(m *dataset.Matrix, from, to int, prefix string) func(func(client.Recor
 
 // sweep runs the first n queries split over the clients and measures recall
 // and throughput.
-func sweep(ctx context.Context, conns []*client.Client, coll string, test *dataset.Matrix, truth [][]int32, n, k, ef int) (SweepPoint, error) {
+func sweep(ctx context.Context, srv *server, conns []*client.Client, coll string, test *dataset.Matrix, truth [][]int32, n, k, ef int) (SweepPoint, error) {
 	got := make([][]int32, n)
 	lat := make([]time.Duration, n)
 	var next = make(chan int, n)
@@ -268,6 +366,7 @@ func sweep(ctx context.Context, conns []*client.Client, coll string, test *datas
 	close(next)
 	var wg sync.WaitGroup
 	errs := make(chan error, len(conns))
+	serverCPU, clientCPU := srv.cpuTime(), selfCPUTime()
 	began := time.Now()
 	for _, c := range conns {
 		wg.Go(func() {
@@ -290,13 +389,15 @@ func sweep(ctx context.Context, conns []*client.Client, coll string, test *datas
 	}
 	wg.Wait()
 	took := time.Since(began)
+	serverCPU, clientCPU = srv.cpuTime()-serverCPU, selfCPUTime()-clientCPU
 	select {
 	case err := <-errs:
 		return SweepPoint{}, err
 	default:
 	}
 	return SweepPoint{Ef: ef, Clients: len(conns), Recall: dataset.Recall(got, truth[:n], k),
-		QPS: float64(n) / took.Seconds(), P50: percentile(lat, 50), P99: percentile(lat, 99)}, nil
+		QPS: float64(n) / took.Seconds(), P50: percentile(lat, 50), P99: percentile(lat, 99),
+		ServerCPU: serverCPU / time.Duration(n), ClientCPU: clientCPU / time.Duration(n)}, nil
 }
 
 // writeLoad runs writers goroutines upserting one record at a time for d,
@@ -378,21 +479,29 @@ func medianQPS(ps []SweepPoint) SweepPoint {
 
 // WriteTables prints the report as Markdown tables.
 func (r *Report) WriteTables(w io.Writer) {
-	fmt.Fprintf(w, "\nEnd to end: hippo serve on a Unix socket, Go client (HTTP/2 cleartext, vector_b64), %d × %d vectors\n\n", r.Vectors, r.Dim)
-	fmt.Fprintf(w, "| clients | ef | recall@10 | QPS | p50 | p99 |\n|---|---|---|---|---|---|\n")
+	fmt.Fprintf(w, "\nEnd to end: hippo serve on a Unix socket, Go client (vector_b64; h2c: HTTP/2 cleartext, http1: WithHTTP1Pool(1); "+
+		"a connection per client), %d × %d vectors\n\n", r.Vectors, r.Dim)
+	fmt.Fprintf(w, "| index | transport | clients | ef | recall@10 | QPS | p50 | p99 | CPU/query: server + clients |\n|---|---|---|---|---|---|---|---|---|\n")
 	for _, p := range r.Sweep {
-		fmt.Fprintf(w, "| %d | %d | %.4f | %.0f | %v | %v |\n", p.Clients, p.Ef, p.Recall, p.QPS, p.P50.Round(time.Microsecond), p.P99.Round(time.Microsecond))
+		fmt.Fprintf(w, "| %s | %s | %d | %d | %.4f | %.0f | %v | %v | %v + %v |\n", p.Index, p.Transport, p.Clients, p.Ef, p.Recall, p.QPS,
+			p.P50.Round(time.Microsecond), p.P99.Round(time.Microsecond), p.ServerCPU.Round(time.Microsecond), p.ClientCPU.Round(time.Microsecond))
+	}
+	fmt.Fprintf(w, "\n| figure | value |\n|---|---|\n")
+	row := func(name string, v any) { fmt.Fprintf(w, "| %s | %v |\n", name, v) }
+	for _, p := range r.Indexes {
+		row(fmt.Sprintf("%s: import of %d vectors (NDJSON, acknowledged)", p.Index, r.Vectors), p.ImportAll.Round(time.Millisecond))
+		row(fmt.Sprintf("%s: … until all %d are linked into HNSW", p.Index, r.Vectors), p.IndexedAll.Round(time.Millisecond))
+		row(fmt.Sprintf("%s: server RSS per vector", p.Index), fmt.Sprintf("%.0f B", p.RSSPerVector))
+	}
+	if len(r.Writes) == 0 {
+		return // SearchOnly
 	}
 	fmt.Fprintf(w, "\nSingle-record upserts (784 dimensions), each writer waiting for its durable answer\n\n")
 	fmt.Fprintf(w, "| writers | upserts/s | p50 | p99 |\n|---|---|---|---|\n")
 	for _, p := range r.Writes {
 		fmt.Fprintf(w, "| %d | %.0f | %v | %v |\n", p.Writers, p.PerSec, p.P50.Round(time.Microsecond), p.P99.Round(time.Microsecond))
 	}
-	fmt.Fprintf(w, "\n| figure | value |\n|---|---|\n")
-	row := func(name string, v any) { fmt.Fprintf(w, "| %s | %v |\n", name, v) }
-	row(fmt.Sprintf("import of %d vectors (NDJSON, acknowledged)", r.Vectors), r.ImportAll.Round(time.Millisecond))
-	row(fmt.Sprintf("… until all %d are linked into HNSW", r.Vectors), r.IndexedAll.Round(time.Millisecond))
-	row("server RSS per vector", fmt.Sprintf("%.0f B", r.RSSPerVector))
+	fmt.Fprintf(w, "\n| figure (on the %s server) | value |\n|---|---|\n", r.Indexes[0].Index)
 	row("import of 1,000 × 784 through /import (acknowledged: durable and searchable)", r.Import1k.Round(time.Microsecond*100))
 	row("… until linked into HNSW", r.Import1kIdx.Round(time.Microsecond*100))
 	for _, g := range r.Gets {

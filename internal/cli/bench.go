@@ -46,6 +46,9 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	fs.Var(&nprobes, "nprobes", "IVF-PQ nprobe values to sweep")
 	ivfConfigs := ivfList{{1024, 261, 0}, {256, 261, 0}, {1024, 196, 0}, {1024, 98, 100}}
 	fs.Var(&ivfConfigs, "ivfpq", "IVF-PQ settings to build, nlist/m[/rerank] comma-separated")
+	serverIndexes := fs.String("server-index", "hnsw", "indexes the end-to-end search sweep runs on, one server each: "+bench.ServerIndexes)
+	serverTransports := fs.String("server-transport", "h2c", "client transports of the end-to-end search sweep: "+bench.SweepTransports)
+	searchOnly := fs.Bool("search-only", false, "end to end: only the import and the search sweep (no gets, writes, small imports, restarts)")
 	serverEfs := intList{32, 64, 96, 128}
 	fs.Var(&serverEfs, "server-efs", "ef values to sweep end to end")
 	clients := intList{1, 4}
@@ -106,6 +109,15 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 				rep.WriteTable(stdout)
 			}
 		case "server":
+			var ixs []bench.Index
+			for _, name := range strings.Split(*serverIndexes, ",") {
+				ix, err := bench.ServerIndex(strings.TrimSpace(name))
+				if err != nil {
+					say("hippo bench: %v", err)
+					return 2
+				}
+				ixs = append(ixs, ix)
+			}
 			self, err := os.Executable()
 			if err != nil {
 				say("hippo bench: %v", err)
@@ -121,8 +133,9 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 			} else {
 				defer os.RemoveAll(dir)
 			}
-			rep, err := bench.Run(train, test, truth, bench.Options{Binary: self, Dir: dir, Efs: serverEfs, Clients: clients,
-				Repeats: *repeats, K: 10, Queries: test.Rows, Gets: *gets}, stderr)
+			rep, err := bench.Run(train, test, truth, bench.Options{Binary: self, Dir: dir, Indexes: ixs, Efs: serverEfs, Clients: clients,
+				Repeats: *repeats, K: 10, Queries: test.Rows, Gets: *gets, SearchOnly: *searchOnly,
+				Transports: strings.Split(strings.ReplaceAll(*serverTransports, " ", ""), ",")}, stderr)
 			if err != nil {
 				say("hippo bench: server: %v", err)
 				return 1

@@ -94,33 +94,57 @@ func (a *API) deleteRecord(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) upsertRecords(w http.ResponseWriter, r *http.Request) {
-	var body struct {
-		Records []wireRecordIn `json:"records"`
-	}
+	var body upsertBody
 	if err := decodeBody(w, r, MaxBodyBytes, &body); err != nil {
 		a.writeError(w, r, err)
 		return
 	}
-	if len(body.Records) > engine.MaxBatchRecords {
-		a.writeError(w, r, newError("payload_too_large",
-			fmt.Sprintf("a batch holds at most %d records, got %d; use /import for more", engine.MaxBatchRecords, len(body.Records))))
+	collection := r.PathValue("collection")
+	inputs, err := a.batchInputs(collection, &body)
+	if err != nil {
+		a.writeError(w, r, err)
 		return
 	}
-	inputs := make([]engine.RecordInput, len(body.Records))
-	for i := range body.Records {
-		in, err := body.Records[i].toInput("")
-		if err != nil {
-			a.writeError(w, r, withIndex(err, i))
-			return
-		}
-		inputs[i] = in
-	}
-	seq, err := a.engine.Upsert(r.Context(), r.PathValue("collection"), inputs)
+	seq, err := a.engine.Upsert(r.Context(), collection, inputs)
 	if err != nil {
 		a.writeError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"upserted": len(inputs), "seq": seq})
+}
+
+// upsertBody is the body of a batch upsert, over HTTP (POST
+// /v1/collections/{c}/records) and over the WebSocket (op upsert).
+type upsertBody struct {
+	Records []wireRecordIn `json:"records"`
+}
+
+// batchInputs converts the records of a batch upsert into collection to the
+// engine's form and validates them, so that both transports refuse the same
+// batches with the same errors. An error about one record names it: its
+// message starts with records[i] and its details hold "index": i.
+func (a *API) batchInputs(collection string, body *upsertBody) ([]engine.RecordInput, error) {
+	if len(body.Records) > engine.MaxBatchRecords {
+		return nil, newError("payload_too_large",
+			fmt.Sprintf("a batch holds at most %d records, got %d; use /import for more", engine.MaxBatchRecords, len(body.Records)))
+	}
+	inputs := make([]engine.RecordInput, len(body.Records))
+	for i := range body.Records {
+		in, err := body.Records[i].toInput("")
+		if err == nil {
+			// Validated here, not by Upsert, to say which record failed;
+			// Upsert does not validate them again.
+			err = a.engine.ValidateRecord(collection, &in)
+		}
+		if errors.Is(err, engine.ErrNotFound) {
+			return nil, err // the collection: the batch's error, not the record's
+		}
+		if err != nil {
+			return nil, withIndex(err, i)
+		}
+		inputs[i] = in
+	}
+	return inputs, nil
 }
 
 // withIndex adds the position of the failing record to an error.

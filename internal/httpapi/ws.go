@@ -664,27 +664,13 @@ func (s *wsSession) runOp(q *wsRequest) []byte {
 		}
 		return resultMessage(id, map[string]any{"seq": seq})
 	case "upsert":
-		var body struct {
-			Records []wireRecordIn `json:"records"`
-		}
+		var body upsertBody
 		if err := decodeStrict(q.Body, &body); err != nil {
 			return s.errorMessage(id, "", err)
 		}
-		if len(body.Records) > engine.MaxBatchRecords {
-			return s.errorMessage(id, "", newError("payload_too_large",
-				fmt.Sprintf("an upsert holds at most %d records, got %d", engine.MaxBatchRecords, len(body.Records))))
-		}
-		inputs := make([]engine.RecordInput, len(body.Records))
-		for i := range body.Records {
-			in, err := body.Records[i].toInput("")
-			if err == nil {
-				// Validated here, not by Upsert, to say which record failed.
-				err = e.ValidateRecord(collection, &in)
-			}
-			if err != nil {
-				return s.errorMessage(id, "", withIndex(err, i))
-			}
-			inputs[i] = in
+		inputs, err := s.api.batchInputs(collection, &body)
+		if err != nil {
+			return s.errorMessage(id, "", err)
 		}
 		seq, err := e.Upsert(s.ctx, collection, inputs)
 		if err != nil {

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"runtime"
 	"strings"
 	"sync"
@@ -401,10 +402,63 @@ func TestWSBadMessagesGetErrors(t *testing.T) {
 			t.Fatalf("after %.80s: %s", tc.msg, m.raw)
 		}
 	}
-	// The index of the failing record, as over HTTP.
-	c.send(`{"op":"upsert","id":"u5","collection":"c","body":{"records":[{"id":"a","vector":[1,2]},{"id":"b","vector":[1]}]}}`)
-	if m := c.mustRead(); m.Error == nil || m.Error.Details["index"] != 1.0 {
-		t.Fatalf("batch error: %s", m.raw)
+}
+
+// TestUpsertBatchErrorsMatchOverHTTPAndWS sends the same bad batches over
+// HTTP and over the WebSocket: both refuse them with the same error object,
+// naming the failing record where there is one.
+func TestUpsertBatchErrorsMatchOverHTTPAndWS(t *testing.T) {
+	srv, e, _ := newWSServer(t, engine.Options{})
+	do(t, srv, "PUT", "/v1/collections/c", "", `{"dimension":2,"metric":"l2"}`)
+	c := dialWS(t, srv)
+	ok := `{"id":"a","vector":[1,2]}`
+	tooMany := strings.Repeat(ok+",", engine.MaxBatchRecords) + ok
+	for _, tc := range []struct {
+		collection, records string
+		status              int
+		code                string
+		index               int // of the failing record; -1 for none
+	}{
+		{"c", ok + `,{"id":"b","vector":[1]}`, 400, "invalid_argument", 1},                               // wrong dimension
+		{"c", ok + `,` + ok + `,{"id":"b","vector":[1,2,3]}`, 400, "invalid_argument", 2},                // wrong dimension
+		{"c", `{"vector":[1,2]}`, 400, "invalid_argument", 0},                                            // no id
+		{"c", ok + `,{"id":"b","vector":[1,2],"vector_b64":"AAAAAAAAAAA="}`, 400, "invalid_argument", 1}, // two vectors
+		{"c", ok + `,{"id":"b","vector":[1,2],"metadata":[1]}`, 400, "invalid_argument", 1},              // metadata not an object
+		{"c", ok + `,{"id":"b","vector":[1,2],"metadata":{"m":"` + strings.Repeat("x", 70000) + `"}}`, 413, "payload_too_large", 1},
+		{"c", ``, 400, "invalid_argument", -1},                          // empty batch
+		{"c", tooMany, 413, "payload_too_large", -1},                    // too many records
+		{"nope", ok + `,{"id":"b","vector":[1]}`, 404, "not_found", -1}, // the collection, not a record
+	} {
+		body := `{"records":[` + tc.records + `]}`
+		name := fmt.Sprintf("%s %.80s", tc.collection, body)
+		seq := e.LastSeq()
+		viaHTTP := do(t, srv, "POST", "/v1/collections/"+tc.collection+"/records", "", body)
+		c.send(`{"op":"upsert","id":"u","collection":"` + tc.collection + `","body":` + body + `}`)
+		viaWS := c.mustRead()
+		if e.LastSeq() != seq {
+			t.Errorf("%s: a refused batch wrote", name)
+		}
+		if viaHTTP.status != tc.status || viaHTTP.code() != tc.code {
+			t.Errorf("%s: HTTP %d %s, want %d %s (%.300s)", name, viaHTTP.status, viaHTTP.code(), tc.status, tc.code, viaHTTP.raw)
+			continue
+		}
+		var wsError map[string]any
+		var m map[string]json.RawMessage
+		json.Unmarshal([]byte(viaWS.raw), &m)
+		json.Unmarshal(m["error"], &wsError)
+		if !reflect.DeepEqual(viaHTTP.body["error"], wsError) {
+			t.Errorf("%s: errors differ\nHTTP %.300s\nWS   %.300s", name, viaHTTP.raw, viaWS.raw)
+		}
+		errBody, _ := viaHTTP.body["error"].(map[string]any)
+		details, _ := errBody["details"].(map[string]any)
+		message, _ := errBody["message"].(string)
+		index, named := details["index"]
+		switch {
+		case tc.index < 0 && named:
+			t.Errorf("%s: details.index %v, want none", name, index)
+		case tc.index >= 0 && (index != float64(tc.index) || !strings.HasPrefix(message, fmt.Sprintf("records[%d]: ", tc.index))):
+			t.Errorf("%s: details.index %v, message %.100q; want record %d", name, index, message, tc.index)
+		}
 	}
 }
 

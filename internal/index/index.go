@@ -1,7 +1,8 @@
 // Package index defines what the engine needs from a vector index, so that
 // a collection can hold any of Hippo's index types (hnsw, ivfpq) behind one
-// interface, and the distance metrics they share. The indexes themselves
-// live in the subpackages; each is usable and testable on its own.
+// interface, and the distance metrics and candidate heaps they share. The
+// indexes themselves live in the subpackages; each is usable and testable on
+// its own.
 //
 // # Node life cycle common to every index
 //

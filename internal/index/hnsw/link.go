@@ -6,6 +6,8 @@ import (
 	"math"
 	"slices"
 	"sync/atomic"
+
+	"github.com/hippo-db/hippo/internal/index"
 )
 
 // Link inserts node id, already appended, into the graph; once it returns,
@@ -59,7 +61,7 @@ func (ix *Index) Link(id uint32) {
 	defer ix.putSearcher(s)
 	q := ix.vector(id)
 	ep, top := unpackEntry(e)
-	cur := candidate{ix.distance(q, ix.vector(ep)), ep}
+	cur := index.Candidate{Dist: ix.distance(q, ix.vector(ep)), ID: ep}
 	for layer := top; layer > level; layer-- {
 		cur = ix.greedy(q, cur, layer)
 	}
@@ -70,13 +72,13 @@ func (ix *Index) Link(id uint32) {
 	start := min(level, top)
 	for layer := start; layer >= 0; layer-- {
 		ix.searchLayer(s, q, ix.efConstruction, layer, false, nil)
-		s.sorted = s.res.drainSorted(s.sorted)
+		s.sorted = s.res.DrainSorted(s.sorted)
 		// The whole beam seeds the next layer down, as in the paper.
 		s.seeds = append(s.seeds[:0], s.sorted...)
 		s.layers[layer] = ix.selectNeighbours(s, append(s.layers[layer][:0], s.sorted...), ix.m)
 		list := ix.list(c, slot, layer)
 		for i, nb := range s.layers[layer] {
-			atomic.StoreUint32(&list[1+i], nb.id)
+			atomic.StoreUint32(&list[1+i], nb.ID)
 		}
 		atomic.StoreUint32(&list[0], uint32(len(s.layers[layer])))
 	}
@@ -84,7 +86,7 @@ func (ix *Index) Link(id uint32) {
 	// Phase 2: link back. From here on the node is reachable.
 	for layer := start; layer >= 0; layer-- {
 		for _, nb := range s.layers[layer] {
-			ix.addLink(s, nb.id, id, nb.dist, layer)
+			ix.addLink(s, nb.ID, id, nb.Dist, layer)
 		}
 	}
 	st.Or(stateLinked)
@@ -116,7 +118,7 @@ func (ix *Index) levelOf(id uint32) int {
 // than all into the nearest cluster, which keeps clusters connected. With
 // keepPruned the rejected candidates fill the remaining places, closest
 // first. It works in place and returns a prefix of cands.
-func (ix *Index) selectNeighbours(s *searcher, cands []candidate, max int) []candidate {
+func (ix *Index) selectNeighbours(s *searcher, cands []index.Candidate, max int) []index.Candidate {
 	if len(cands) <= max {
 		return cands
 	}
@@ -129,10 +131,10 @@ func (ix *Index) selectNeighbours(s *searcher, cands []candidate, max int) []can
 			}
 			break
 		}
-		cv := ix.vector(c.id)
+		cv := ix.vector(c.ID)
 		good := true
 		for _, k := range kept {
-			if ix.distance(cv, ix.vector(k.id)) < c.dist {
+			if ix.distance(cv, ix.vector(k.ID)) < c.Dist {
 				good = false
 				break
 			}
@@ -170,16 +172,16 @@ func (ix *Index) addLink(s *searcher, y, x uint32, dist float32, layer int) {
 		return
 	}
 	yv := ix.vector(y)
-	cands := append(s.scratch[:0], candidate{dist, x})
+	cands := append(s.scratch[:0], index.Candidate{Dist: dist, ID: x})
 	for _, nb := range list[1 : 1+n] {
-		cands = append(cands, candidate{ix.distance(yv, ix.vector(nb)), nb})
+		cands = append(cands, index.Candidate{Dist: ix.distance(yv, ix.vector(nb)), ID: nb})
 	}
-	slices.SortFunc(cands, func(a, b candidate) int { return cmp.Compare(a.dist, b.dist) })
+	slices.SortFunc(cands, func(a, b index.Candidate) int { return cmp.Compare(a.Dist, b.Dist) })
 	kept := ix.selectNeighbours(s, cands, len(list)-1)
 	// Concurrent readers may see a mix of old and new ids; every id they can
 	// see is a valid node, which is all navigation needs.
 	for i, k := range kept {
-		atomic.StoreUint32(&list[1+i], k.id)
+		atomic.StoreUint32(&list[1+i], k.ID)
 	}
 	atomic.StoreUint32(&list[0], uint32(len(kept)))
 	s.scratch = cands

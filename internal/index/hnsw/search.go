@@ -5,6 +5,8 @@ import (
 	"math"
 	"sync/atomic"
 	"unsafe"
+
+	"github.com/hippo-db/hippo/internal/index"
 )
 
 // Search returns up to k approximate nearest neighbours of q, closest first,
@@ -41,19 +43,19 @@ func (ix *Index) Search(q []float32, k, ef int, accept func(id uint32) bool) []R
 		return out
 	}
 	id, top := unpackEntry(e)
-	cur := candidate{ix.distance(q, ix.vector(id)), id}
+	cur := index.Candidate{Dist: ix.distance(q, ix.vector(id)), ID: id}
 	for layer := top; layer > 0; layer-- {
 		cur = ix.greedy(q, cur, layer)
 	}
 	s.seeds = append(s.seeds[:0], cur)
 	ix.searchLayer(s, q, ef, 0, true, accept)
 	for len(s.res) > k {
-		s.res.pop()
+		s.res.Pop()
 	}
 	out := make([]Result, len(s.res))
 	for i := len(out) - 1; i >= 0; i-- {
-		c := s.res.pop()
-		out[i] = Result{ID: c.id, Distance: c.dist}
+		c := s.res.Pop()
+		out[i] = Result{ID: c.ID, Distance: c.Dist}
 	}
 	ix.putSearcher(s)
 	return out
@@ -61,16 +63,16 @@ func (ix *Index) Search(q []float32, k, ef int, accept func(id uint32) bool) []R
 
 // greedy walks layer (≥ 1) from cur to a local minimum of the distance to q,
 // moving to the closest neighbour that improves on the current node.
-func (ix *Index) greedy(q []float32, cur candidate, layer int) candidate {
+func (ix *Index) greedy(q []float32, cur index.Candidate, layer int) index.Candidate {
 	for changed := true; changed; {
 		changed = false
-		c, slot := ix.node(cur.id)
+		c, slot := ix.node(cur.ID)
 		list := ix.list(c, slot, layer)
 		n := min(int(atomic.LoadUint32(&list[0])), len(list)-1)
 		for i := 1; i <= n; i++ {
 			nb := atomic.LoadUint32(&list[i])
-			if d := ix.distance(q, ix.vector(nb)); d < cur.dist {
-				cur = candidate{d, nb}
+			if d := ix.distance(q, ix.vector(nb)); d < cur.Dist {
+				cur = index.Candidate{Dist: d, ID: nb}
 				changed = true
 			}
 		}
@@ -91,32 +93,32 @@ func (ix *Index) searchLayer(s *searcher, q []float32, ef, layer int, query bool
 	// of them, +Inf before.
 	lower := float32(math.Inf(1))
 	for _, c := range s.seeds {
-		if s.visit(c.id) {
+		if s.visit(c.ID) {
 			continue
 		}
-		s.cand.push(c)
-		if !query || ix.eligible(c.id, accept) {
-			s.res.push(c)
+		s.cand.Push(c)
+		if !query || ix.eligible(c.ID, accept) {
+			s.res.Push(c)
 			if len(s.res) > ef {
-				s.res.pop()
+				s.res.Pop()
 			}
 		}
 	}
 	if len(s.res) == ef {
-		lower = s.res[0].dist
+		lower = s.res[0].Dist
 	}
 	dir := *ix.chunks.Load()
 	vectorLines := min((ix.dim*4+63)/64, 64)
 	listLines := min((ix.stride0*4+63)/64, 4)
 	for len(s.cand) > 0 {
-		c := s.cand.pop()
-		if c.dist > lower {
+		c := s.cand.Pop()
+		if c.Dist > lower {
 			break
 		}
 		// Inline ix.node and ix.list: this loop is the hot path. The chunk
 		// directory is reloaded only when a node is newer than our copy, so
 		// every node in the heaps is in dir.
-		ch, slot := dir[c.id>>ix.chunkShift], int(c.id&ix.chunkMask)
+		ch, slot := dir[c.ID>>ix.chunkShift], int(c.ID&ix.chunkMask)
 		var list []uint32
 		if layer == 0 {
 			list = ch.links[slot*ix.stride0 : (slot+1)*ix.stride0]
@@ -147,7 +149,7 @@ func (ix *Index) searchLayer(s *searcher, q []float32, ef, layer int, query bool
 		}
 		s.batch = batch
 		if layer == 0 && len(s.cand) > 0 {
-			next := s.cand[0].id
+			next := s.cand[0].ID
 			prefetch(unsafe.Pointer(&dir[next>>ix.chunkShift].links[int(next&ix.chunkMask)*ix.stride0]), listLines)
 		}
 		for _, nb := range batch {
@@ -164,18 +166,18 @@ func (ix *Index) searchLayer(s *searcher, q []float32, ef, layer int, query bool
 			if d >= lower {
 				continue
 			}
-			s.cand.push(candidate{d, nb})
+			s.cand.Push(index.Candidate{Dist: d, ID: nb})
 			if query && !ix.eligibleIn(nc, nb, accept) {
 				continue
 			}
 			if len(s.res) < ef {
-				s.res.push(candidate{d, nb})
+				s.res.Push(index.Candidate{Dist: d, ID: nb})
 				if len(s.res) == ef {
-					lower = s.res[0].dist
+					lower = s.res[0].Dist
 				}
 			} else {
-				s.res.replaceTop(candidate{d, nb})
-				lower = s.res[0].dist
+				s.res.ReplaceTop(index.Candidate{Dist: d, ID: nb})
+				lower = s.res[0].Dist
 			}
 		}
 	}
@@ -217,15 +219,15 @@ func (ix *Index) Scan(q []float32, k int, from, to uint32, accept func(id uint32
 		d := ix.distance(q, c.vectors[slot*ix.dim:(slot+1)*ix.dim])
 		switch {
 		case len(res) < k:
-			res.push(candidate{d, id})
-		case d < res[0].dist:
-			res.replaceTop(candidate{d, id})
+			res.Push(index.Candidate{Dist: d, ID: id})
+		case d < res[0].Dist:
+			res.ReplaceTop(index.Candidate{Dist: d, ID: id})
 		}
 	}
 	out := make([]Result, len(res))
 	for i := len(out) - 1; i >= 0; i-- {
-		c := res.pop()
-		out[i] = Result{ID: c.id, Distance: c.dist}
+		c := res.Pop()
+		out[i] = Result{ID: c.ID, Distance: c.Dist}
 	}
 	s.res = res
 	ix.putSearcher(s)

@@ -4,6 +4,8 @@ import (
 	"math"
 	"sync/atomic"
 	"unsafe"
+
+	"github.com/hippo-db/hippo/internal/index"
 )
 
 // codeView is what a quantized search reads of one code generation, loaded
@@ -42,7 +44,7 @@ func (ix *Index) searchQuantized(s *searcher, cs *codeSet, e uint64, q []float32
 	cs.quantizer.Prepare(q, &s.query)
 	v := cs.view()
 	id, top := unpackEntry(e)
-	cur := candidate{ix.approx(s, &v, q, id), id}
+	cur := index.Candidate{Dist: ix.approx(s, &v, q, id), ID: id}
 	for layer := top; layer > 0; layer-- {
 		cur = ix.greedyCodes(s, &v, q, cur, layer)
 	}
@@ -52,7 +54,7 @@ func (ix *Index) searchQuantized(s *searcher, cs *codeSet, e uint64, q []float32
 	// Re-rank. The candidates' float32 vectors are mostly not in cache:
 	// start loading the first lines of all of them, then the whole of the
 	// next one while computing each.
-	s.sorted = s.res.drainSorted(s.sorted)
+	s.sorted = s.res.DrainSorted(s.sorted)
 	cands := s.sorted
 	if r := ix.quantization.Rerank; r > 0 && len(cands) > max(r, k) {
 		cands = cands[:max(r, k)]
@@ -60,43 +62,43 @@ func (ix *Index) searchQuantized(s *searcher, cs *codeSet, e uint64, q []float32
 	dir := *ix.chunks.Load()
 	vectorLines := min((ix.dim*4+63)/64, 64)
 	for _, c := range cands {
-		prefetch(unsafe.Pointer(&dir[c.id>>ix.chunkShift].vectors[int(c.id&ix.chunkMask)*ix.dim]), 2)
+		prefetch(unsafe.Pointer(&dir[c.ID>>ix.chunkShift].vectors[int(c.ID&ix.chunkMask)*ix.dim]), 2)
 	}
 	res := s.res[:0]
 	for i, c := range cands {
 		if i+1 < len(cands) {
-			next := cands[i+1].id
+			next := cands[i+1].ID
 			prefetch(unsafe.Pointer(&dir[next>>ix.chunkShift].vectors[int(next&ix.chunkMask)*ix.dim]), vectorLines)
 		}
-		off := int(c.id&ix.chunkMask) * ix.dim
-		d := ix.distance(q, dir[c.id>>ix.chunkShift].vectors[off:off+ix.dim:off+ix.dim])
+		off := int(c.ID&ix.chunkMask) * ix.dim
+		d := ix.distance(q, dir[c.ID>>ix.chunkShift].vectors[off:off+ix.dim:off+ix.dim])
 		switch {
 		case len(res) < k:
-			res.push(candidate{d, c.id})
-		case d < res[0].dist:
-			res.replaceTop(candidate{d, c.id})
+			res.Push(index.Candidate{Dist: d, ID: c.ID})
+		case d < res[0].Dist:
+			res.ReplaceTop(index.Candidate{Dist: d, ID: c.ID})
 		}
 	}
 	out := make([]Result, len(res))
 	for i := len(out) - 1; i >= 0; i-- {
-		c := res.pop()
-		out[i] = Result{ID: c.id, Distance: c.dist}
+		c := res.Pop()
+		out[i] = Result{ID: c.ID, Distance: c.Dist}
 	}
 	s.res = res
 	return out
 }
 
 // greedyCodes is greedy on code distances.
-func (ix *Index) greedyCodes(s *searcher, v *codeView, q []float32, cur candidate, layer int) candidate {
+func (ix *Index) greedyCodes(s *searcher, v *codeView, q []float32, cur index.Candidate, layer int) index.Candidate {
 	for changed := true; changed; {
 		changed = false
-		c, slot := ix.node(cur.id)
+		c, slot := ix.node(cur.ID)
 		list := ix.list(c, slot, layer)
 		n := min(int(atomic.LoadUint32(&list[0])), len(list)-1)
 		for i := 1; i <= n; i++ {
 			nb := atomic.LoadUint32(&list[i])
-			if d := ix.approx(s, v, q, nb); d < cur.dist {
-				cur = candidate{d, nb}
+			if d := ix.approx(s, v, q, nb); d < cur.Dist {
+				cur = index.Candidate{Dist: d, ID: nb}
 				changed = true
 			}
 		}
@@ -114,29 +116,29 @@ func (ix *Index) searchCodes(s *searcher, v *codeView, q []float32, ef int, acce
 	s.res = s.res[:0]
 	lower := float32(math.Inf(1))
 	for _, c := range s.seeds {
-		if s.visit(c.id) {
+		if s.visit(c.ID) {
 			continue
 		}
-		s.cand.push(c)
-		if ix.eligible(c.id, accept) {
-			s.res.push(c)
+		s.cand.Push(c)
+		if ix.eligible(c.ID, accept) {
+			s.res.Push(c)
 			if len(s.res) > ef {
-				s.res.pop()
+				s.res.Pop()
 			}
 		}
 	}
 	if len(s.res) == ef {
-		lower = s.res[0].dist
+		lower = s.res[0].Dist
 	}
 	dir := *ix.chunks.Load()
 	codeLines := v.stride / 64
 	listLines := min((ix.stride0*4+63)/64, 4)
 	for len(s.cand) > 0 {
-		c := s.cand.pop()
-		if c.dist > lower {
+		c := s.cand.Pop()
+		if c.Dist > lower {
 			break
 		}
-		ch, slot := dir[c.id>>ix.chunkShift], int(c.id&ix.chunkMask)
+		ch, slot := dir[c.ID>>ix.chunkShift], int(c.ID&ix.chunkMask)
 		list := ch.links[slot*ix.stride0 : (slot+1)*ix.stride0]
 		n := min(int(atomic.LoadUint32(&list[0])), len(list)-1)
 		batch := s.batch[:0]
@@ -152,7 +154,7 @@ func (ix *Index) searchCodes(s *searcher, v *codeView, q []float32, ef int, acce
 		}
 		s.batch = batch
 		if len(s.cand) > 0 {
-			next := s.cand[0].id
+			next := s.cand[0].ID
 			prefetch(unsafe.Pointer(&dir[next>>ix.chunkShift].links[int(next&ix.chunkMask)*ix.stride0]), listLines)
 		}
 		// A code is a few cache lines (13 at 784 dimensions): fetch all
@@ -167,18 +169,18 @@ func (ix *Index) searchCodes(s *searcher, v *codeView, q []float32, ef int, acce
 			if d >= lower {
 				continue
 			}
-			s.cand.push(candidate{d, nb})
+			s.cand.Push(index.Candidate{Dist: d, ID: nb})
 			if !ix.eligibleIn(dir[nb>>ix.chunkShift], nb, accept) {
 				continue
 			}
 			if len(s.res) < ef {
-				s.res.push(candidate{d, nb})
+				s.res.Push(index.Candidate{Dist: d, ID: nb})
 				if len(s.res) == ef {
-					lower = s.res[0].dist
+					lower = s.res[0].Dist
 				}
 			} else {
-				s.res.replaceTop(candidate{d, nb})
-				lower = s.res[0].dist
+				s.res.ReplaceTop(index.Candidate{Dist: d, ID: nb})
+				lower = s.res[0].Dist
 			}
 		}
 	}

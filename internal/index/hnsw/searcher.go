@@ -3,14 +3,9 @@ package hnsw
 import (
 	"runtime"
 
+	"github.com/hippo-db/hippo/internal/index"
 	"github.com/hippo-db/hippo/internal/index/scalar"
 )
-
-// candidate is a node and its distance to the current query.
-type candidate struct {
-	dist float32
-	id   uint32
-}
 
 // searcher is the scratch space of one search or Link: visited marks, the two
 // heaps of the beam search and buffers for neighbour selection. Searchers are
@@ -24,14 +19,14 @@ type searcher struct {
 	marks []uint16
 	epoch uint16
 
-	cand    minHeap     // nodes to expand, closest first
-	res     maxHeap     // best nodes found, farthest on top
-	seeds   []candidate // where searchLayer starts
-	batch   []uint32    // unvisited neighbours of the node being expanded
-	sorted  []candidate // searchLayer's results, ascending
-	pruned  []candidate // candidates the heuristic rejected
-	scratch []candidate // lists being re-selected by addLink
-	layers  [maxLayers][]candidate
+	cand    index.MinHeap     // nodes to expand, closest first
+	res     index.MaxHeap     // best nodes found, farthest on top
+	seeds   []index.Candidate // where searchLayer starts
+	batch   []uint32          // unvisited neighbours of the node being expanded
+	sorted  []index.Candidate // searchLayer's results, ascending
+	pruned  []index.Candidate // candidates the heuristic rejected
+	scratch []index.Candidate // lists being re-selected by addLink
+	layers  [maxLayers][]index.Candidate
 	query   scalar.Query // the prepared query of a quantized search
 }
 
@@ -89,133 +84,4 @@ func (ix *Index) putSearcher(s *searcher) {
 		ix.searchers.free = append(ix.searchers.free, s)
 	}
 	ix.searchers.Unlock()
-}
-
-// minHeap is a binary heap of candidates, closest on top.
-type minHeap []candidate
-
-func (h *minHeap) push(c candidate) {
-	s := append(*h, c)
-	i := len(s) - 1
-	for i > 0 {
-		p := (i - 1) / 2
-		if s[p].dist <= c.dist {
-			break
-		}
-		s[i] = s[p]
-		i = p
-	}
-	s[i] = c
-	*h = s
-}
-
-func (h *minHeap) pop() candidate {
-	s := *h
-	top := s[0]
-	n := len(s) - 1
-	last := s[n]
-	s = s[:n]
-	i := 0
-	for {
-		l := 2*i + 1
-		if l >= n {
-			break
-		}
-		c := l
-		if r := l + 1; r < n && s[r].dist < s[l].dist {
-			c = r
-		}
-		if last.dist <= s[c].dist {
-			break
-		}
-		s[i] = s[c]
-		i = c
-	}
-	if n > 0 {
-		s[i] = last
-	}
-	*h = s
-	return top
-}
-
-// maxHeap is a binary heap of candidates, farthest on top.
-type maxHeap []candidate
-
-func (h *maxHeap) push(c candidate) {
-	s := append(*h, c)
-	i := len(s) - 1
-	for i > 0 {
-		p := (i - 1) / 2
-		if s[p].dist >= c.dist {
-			break
-		}
-		s[i] = s[p]
-		i = p
-	}
-	s[i] = c
-	*h = s
-}
-
-func (h *maxHeap) pop() candidate {
-	s := *h
-	top := s[0]
-	n := len(s) - 1
-	last := s[n]
-	s = s[:n]
-	i := 0
-	for {
-		l := 2*i + 1
-		if l >= n {
-			break
-		}
-		c := l
-		if r := l + 1; r < n && s[r].dist > s[l].dist {
-			c = r
-		}
-		if last.dist >= s[c].dist {
-			break
-		}
-		s[i] = s[c]
-		i = c
-	}
-	if n > 0 {
-		s[i] = last
-	}
-	*h = s
-	return top
-}
-
-// replaceTop replaces the farthest candidate with c, which must be closer.
-func (h maxHeap) replaceTop(c candidate) {
-	n := len(h)
-	i := 0
-	for {
-		l := 2*i + 1
-		if l >= n {
-			break
-		}
-		ch := l
-		if r := l + 1; r < n && h[r].dist > h[l].dist {
-			ch = r
-		}
-		if c.dist >= h[ch].dist {
-			break
-		}
-		h[i] = h[ch]
-		i = ch
-	}
-	h[i] = c
-}
-
-// drainSorted empties h into dst (reusing its storage) in ascending order.
-func (h *maxHeap) drainSorted(dst []candidate) []candidate {
-	n := len(*h)
-	if cap(dst) < n {
-		dst = make([]candidate, n, n+n/2)
-	}
-	dst = dst[:n]
-	for i := n - 1; i >= 0; i-- {
-		dst[i] = h.pop()
-	}
-	return dst
 }

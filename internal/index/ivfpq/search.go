@@ -46,9 +46,9 @@ func (ix *Index) Search(q []float32, k, nprobe int, accept func(id uint32) bool)
 		}
 		switch {
 		case len(probe) < nprobe:
-			probe.push(candidate{d, uint32(l)})
-		case d < probe[0].dist:
-			probe.replaceTop(candidate{d, uint32(l)})
+			probe.Push(index.Candidate{Dist: d, ID: uint32(l)})
+		case d < probe[0].Dist:
+			probe.ReplaceTop(index.Candidate{Dist: d, ID: uint32(l)})
 		}
 	}
 	s.probe = probe
@@ -62,14 +62,14 @@ func (ix *Index) Search(q []float32, k, nprobe int, accept func(id uint32) bool)
 	dir := *ix.chunks.Load()
 	for _, p := range probe {
 		// distance = base + extra + mult·q·r̂ (see the package documentation).
-		base, mult := p.dist, float32(-2)
+		base, mult := p.Dist, float32(-2)
 		switch ix.metric {
 		case index.Dot:
 			mult = -1
 		case index.Cosine:
-			base, mult = 1+p.dist, -1
+			base, mult = 1+p.Dist, -1
 		}
-		d := ix.lists[p.id].data.Load()
+		d := ix.lists[p.ID].data.Load()
 		if d == nil {
 			continue
 		}
@@ -77,7 +77,7 @@ func (ix *Index) Search(q []float32, k, nprobe int, accept func(id uint32) bool)
 		ids, codes, extra := d.ids[:n], d.codes[:n*ix.m], d.extra[:n]
 		for j, id := range ids {
 			dist := base + extra[j] + mult*pq.Sum(s.table, codes[j*ix.m:(j+1)*ix.m])
-			if len(res) == want && !(candidate{dist, id}).less(res[0]) {
+			if len(res) == want && !(index.Candidate{Dist: dist, ID: id}).Less(res[0]) {
 				continue
 			}
 			if int(id>>ix.chunkShift) >= len(dir) {
@@ -88,9 +88,9 @@ func (ix *Index) Search(q []float32, k, nprobe int, accept func(id uint32) bool)
 				continue
 			}
 			if len(res) < want {
-				res.push(candidate{dist, id})
+				res.Push(index.Candidate{Dist: dist, ID: id})
 			} else {
-				res.replaceTop(candidate{dist, id})
+				res.ReplaceTop(index.Candidate{Dist: dist, ID: id})
 			}
 		}
 	}
@@ -100,23 +100,23 @@ func (ix *Index) Search(q []float32, k, nprobe int, accept func(id uint32) bool)
 		s.sorted = cands
 		res = res[:0]
 		for _, c := range cands {
-			ch, slot := ix.node(c.id)
+			ch, slot := ix.node(c.ID)
 			d := ix.distance(q, ix.floats(ch, slot))
 			switch {
 			case len(res) < k:
-				res.push(candidate{d, c.id})
-			case (candidate{d, c.id}).less(res[0]):
-				res.replaceTop(candidate{d, c.id})
+				res.Push(index.Candidate{Dist: d, ID: c.ID})
+			case (index.Candidate{Dist: d, ID: c.ID}).Less(res[0]):
+				res.ReplaceTop(index.Candidate{Dist: d, ID: c.ID})
 			}
 		}
 	}
 	for len(res) > k {
-		res.pop()
+		res.Pop()
 	}
 	out := make([]Result, len(res))
 	for i := len(out) - 1; i >= 0; i-- {
-		c := res.pop()
-		out[i] = Result{ID: c.id, Distance: c.dist}
+		c := res.Pop()
+		out[i] = Result{ID: c.ID, Distance: c.Dist}
 	}
 	s.res = res
 	return out
@@ -169,15 +169,15 @@ func (ix *Index) scan(q []float32, k int, from, to uint32, accept func(uint32) b
 		d := ix.distance(q, v)
 		switch {
 		case len(res) < k:
-			res.push(candidate{d, id})
-		case d < res[0].dist:
-			res.replaceTop(candidate{d, id})
+			res.Push(index.Candidate{Dist: d, ID: id})
+		case d < res[0].Dist:
+			res.ReplaceTop(index.Candidate{Dist: d, ID: id})
 		}
 	}
 	out := make([]Result, len(res))
 	for i := len(out) - 1; i >= 0; i-- {
-		c := res.pop()
-		out[i] = Result{ID: c.id, Distance: c.dist}
+		c := res.Pop()
+		out[i] = Result{ID: c.ID, Distance: c.Dist}
 	}
 	s.res = res
 	return out
@@ -186,9 +186,9 @@ func (ix *Index) scan(q []float32, k int, from, to uint32, accept func(uint32) b
 // searcher is the scratch of one search or encoding, reused through a free
 // list so that a warm Search allocates only its answer.
 type searcher struct {
-	probe  maxHeap // lists to scan
-	res    maxHeap // best candidates, farthest on top
-	sorted []candidate
+	probe  index.MaxHeap // lists to scan
+	res    index.MaxHeap // best candidates, farthest on top
+	sorted []index.Candidate
 	table  []float32 // M×256 ADC table
 	scores []float32 // max(NList, 256): nearest-centroid scratch
 	vector []float32 // Dim: residuals, decoded vectors
@@ -218,72 +218,4 @@ func (ix *Index) putSearcher(s *searcher) {
 		ix.searchers.free = append(ix.searchers.free, s)
 	}
 	ix.searchers.Unlock()
-}
-
-// candidate is a node (or list) and its distance to the query.
-type candidate struct {
-	dist float32
-	id   uint32
-}
-
-// maxHeap is a binary heap of candidates, farthest on top.
-type maxHeap []candidate
-
-func (h *maxHeap) push(c candidate) {
-	s := append(*h, c)
-	i := len(s) - 1
-	for i > 0 {
-		p := (i - 1) / 2
-		if !s[p].less(c) {
-			break
-		}
-		s[i] = s[p]
-		i = p
-	}
-	s[i] = c
-	*h = s
-}
-
-func (h *maxHeap) pop() candidate {
-	s := *h
-	top := s[0]
-	n := len(s) - 1
-	last := s[n]
-	s = s[:n]
-	if n > 0 {
-		s.down(last)
-	}
-	*h = s
-	return top
-}
-
-// replaceTop replaces the farthest candidate with c.
-func (h maxHeap) replaceTop(c candidate) { h.down(c) }
-
-// down places c at the root and sifts it down.
-func (h maxHeap) down(c candidate) {
-	n := len(h)
-	i := 0
-	for {
-		l := 2*i + 1
-		if l >= n {
-			break
-		}
-		ch := l
-		if r := l + 1; r < n && h[l].less(h[r]) {
-			ch = r
-		}
-		if !c.less(h[ch]) {
-			break
-		}
-		h[i] = h[ch]
-		i = ch
-	}
-	h[i] = c
-}
-
-// less orders candidates by distance, then id, so that answers do not
-// depend on the order lists are scanned in.
-func (a candidate) less(b candidate) bool {
-	return a.dist < b.dist || (a.dist == b.dist && a.id < b.id)
 }

@@ -327,12 +327,19 @@ func (s *Subscription) Close() {
 // that f admits. If the first of them is no longer retained it returns a
 // *GapError; subscribe again after GapError.Oldest-1 to go on from there.
 func (h *Hub) Subscribe(after uint64, f Filter) (*Subscription, error) {
-	oldest, err := h.src.OldestSeq()
-	if err != nil {
-		return nil, err
-	}
-	if after+1 < oldest {
-		return nil, &GapError{Requested: after + 1, Oldest: oldest}
+	// From the hub's newest event on nothing can be missing (the oldest
+	// retained seq is at most the newest plus one), so the common
+	// subscription, from now, asks the log nothing: the look-up is a
+	// Pebble iterator whose stack, kept by the subscriber's goroutine for
+	// its life, would be larger than all the rest of an idle subscriber.
+	if after < h.Last() {
+		oldest, err := h.src.OldestSeq()
+		if err != nil {
+			return nil, err
+		}
+		if after+1 < oldest {
+			return nil, &GapError{Requested: after + 1, Oldest: oldest}
+		}
 	}
 	h.subs.Add(1)
 	return &Subscription{hub: h, pos: after, filter: f}, nil

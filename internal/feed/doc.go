@@ -19,8 +19,9 @@
 //     every catching-up subscriber reads first, so that subscribers behind
 //     together share their reads and encodings too.
 //   - Rounds: the hub reads and wakes subscribers at most every
-//     roundInterval (5 ms), so that a burst of commits costs each subscriber
-//     one wake-up and one write, not one per commit.
+//     roundInterval (50 µs per subscriber, at most 5 ms), so that a burst
+//     of commits costs each subscriber one wake-up and one write, not one
+//     per commit.
 //   - Order and completeness: a subscription yields every event after its
 //     position whose collection and type pass its filter, in seq order, each
 //     once. If events it needs were trimmed by retention, it returns a

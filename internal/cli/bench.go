@@ -38,7 +38,7 @@ func (l *intList) Set(s string) error {
 func runBench(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("hippo bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	only := fs.String("only", "ann,server", "which benchmarks: ann (in-process indexes), server (end to end), feed (change-feed subscribers, latency, fan-out, write cost); also given as arguments")
+	only := fs.String("only", "ann,server,feed", "which benchmarks: ann (in-process indexes), server (end to end), feed (change-feed subscribers, latency, fan-out, write cost); also given as arguments")
 	indexes := fs.String("indexes", "hnsw,hnsw-int8,ivfpq", "indexes the ann benchmark builds: hnsw (float32), hnsw-int8, ivfpq")
 	efs := intList{16, 32, 48, 64, 96, 128, 256}
 	fs.Var(&efs, "efs", "ef values to sweep, comma-separated")

@@ -23,8 +23,17 @@ func (p *PeerCred) String() string {
 }
 
 // PeerOf returns the credentials of c's peer if c is a Unix-socket
-// connection on a system that reports them, and nil otherwise.
+// connection on a system that reports them, and nil otherwise. A wrapper
+// of a connection (a TLS connection, a buffered reader) is looked through
+// if it has a NetConn method that returns what it wraps.
 func PeerOf(c net.Conn) *PeerCred {
+	for {
+		w, ok := c.(interface{ NetConn() net.Conn })
+		if !ok {
+			break
+		}
+		c = w.NetConn()
+	}
 	uc, ok := c.(*net.UnixConn)
 	if !ok {
 		return nil

@@ -65,6 +65,7 @@ func (o *FeedOptions) defaults() {
 type FeedReport struct {
 	Options   FeedOptions // with defaults filled in
 	Load      string      // /proc/loadavg when the run began
+	LoadEnd   string      // … and the load averages when it ended
 	Memory    []FeedMemory
 	Latency   []FeedLatency
 	Fanout    []FeedFanout
@@ -125,8 +126,10 @@ type FanoutStep struct {
 type FeedWriteCost struct {
 	Writers, Subscribers int
 	Without              float64 // writes per second
-	With                 float64 // … with subscribers that receive the records
-	WithNoRecords        float64 // … with subscribers that receive only the events
+	WithOne              float64 // … with one subscriber that receives the records
+	With                 float64 // … with Subscribers that receive the records
+	WithNoRecords        float64 // … with Subscribers that receive only the events
+	CostOne              float64 // 1 - WithOne/Without
 	Cost, CostNoRecords  float64 // 1 - With/Without
 }
 
@@ -200,7 +203,7 @@ func RunFeed(opt FeedOptions, progress io.Writer) (*FeedReport, error) {
 	type fanoutCase struct{ records, http1 bool }
 	fanoutCases := []fanoutCase{{true, false}, {false, false}, {true, true}}
 	fanouts := make([][]FeedFanout, len(fanoutCases))
-	var withouts, withs, withNoRecords []float64
+	var withouts, withOnes, withs, withNoRecords []float64
 	for range opt.Repeats {
 		srv, c, err := fresh()
 		if err != nil {
@@ -209,13 +212,14 @@ func RunFeed(opt FeedOptions, progress io.Writer) (*FeedReport, error) {
 		err = func() error {
 			defer srv.kill()
 			defer c.Close()
-			without, withNo, with, err := feedWriteCost(srv, c, opt, vectors)
+			wc, err := feedWriteCost(srv, c, opt, vectors)
 			if err != nil {
 				return err
 			}
-			say(progress, "writes, %d writers: %.0f/s without subscribers, %.0f/s with %d receiving events only, %.0f/s with %d receiving records",
-				opt.Writers, without, withNo, opt.FanoutSubs, with, opt.FanoutSubs)
-			withouts, withs, withNoRecords = append(withouts, without), append(withs, with), append(withNoRecords, withNo)
+			say(progress, "writes, %d writers: %.0f/s without subscribers, %.0f/s with one receiving records, %.0f/s with %d receiving events only, %.0f/s with %d receiving records (load %s)",
+				opt.Writers, wc.Without, wc.WithOne, wc.WithNoRecords, opt.FanoutSubs, wc.With, opt.FanoutSubs, loadAverage())
+			withouts, withOnes = append(withouts, wc.Without), append(withOnes, wc.WithOne)
+			withs, withNoRecords = append(withs, wc.With), append(withNoRecords, wc.WithNoRecords)
 			for i, lc := range latencyCases {
 				l, err := feedLatency(srv, c, opt, lc.subs, lc.records, lc.http1, vectors)
 				if err != nil {
@@ -252,10 +256,11 @@ func RunFeed(opt FeedOptions, progress io.Writer) (*FeedReport, error) {
 	for _, fs := range fanouts {
 		rep.Fanout = append(rep.Fanout, medianBy(fs, func(f FeedFanout) float64 { return f.Rate }))
 	}
-	wc := FeedWriteCost{Writers: opt.Writers, Subscribers: opt.FanoutSubs, Without: medianF(withouts), With: medianF(withs),
-		WithNoRecords: medianF(withNoRecords)}
-	wc.Cost, wc.CostNoRecords = 1-wc.With/wc.Without, 1-wc.WithNoRecords/wc.Without
+	wc := FeedWriteCost{Writers: opt.Writers, Subscribers: opt.FanoutSubs, Without: medianF(withouts), WithOne: medianF(withOnes),
+		With: medianF(withs), WithNoRecords: medianF(withNoRecords)}
+	wc.CostOne, wc.Cost, wc.CostNoRecords = 1-wc.WithOne/wc.Without, 1-wc.With/wc.Without, 1-wc.WithNoRecords/wc.Without
 	rep.WriteCost = wc
+	rep.LoadEnd = loadAverage()
 	return rep, nil
 }
 
@@ -777,11 +782,13 @@ func feedFanout(srv *server, c *client.Client, opt FeedOptions, records, http1 b
 }
 
 // feedWriteCost measures single-record upserts from opt.Writers writers, a
-// pass of opt.PassTime each: without subscribers, with opt.FanoutSubs that
-// receive only events, with as many that receive the records, and without
-// again (the baseline is the mean of the two, which cancels a drift such as
-// the store's compactions catching up).
-func feedWriteCost(srv *server, c *client.Client, opt FeedOptions, vectors [][]float32) (without, withEvents, withRecords float64, err error) {
+// pass of opt.PassTime each: without subscribers, with one that receives the
+// records, with opt.FanoutSubs that receive only events, with as many that
+// receive the records, and without again (the baseline is the mean of the
+// two, which cancels a drift such as the store's compactions catching up).
+// The subscribers run in this process, on the same CPUs as the server and
+// the writers: what they cost to read is part of the figure.
+func feedWriteCost(srv *server, c *client.Client, opt FeedOptions, vectors [][]float32) (FeedWriteCost, error) {
 	ctx := context.Background()
 	pass := func(name string) (float64, error) {
 		time.Sleep(time.Second) // let the previous pass's work settle
@@ -807,29 +814,43 @@ func feedWriteCost(srv *server, c *client.Client, opt FeedOptions, vectors [][]f
 		}
 		return float64(n.Load()) / time.Since(began).Seconds(), nil
 	}
-	with := func(records bool) (float64, error) {
-		set, err := subscribe(srv, opt.FanoutSubs, min(opt.StreamsPerConn, 25), false, eventsQuery(records))
+	with := func(n int, records bool) (float64, error) {
+		set, err := subscribe(srv, n, min(opt.StreamsPerConn, 25), false, eventsQuery(records))
 		if err != nil {
 			return 0, err
 		}
 		defer set.close()
-		return pass(fmt.Sprintf("with-%v", records))
+		return pass(fmt.Sprintf("with%d-%v", n, records))
 	}
+	wc := FeedWriteCost{Writers: opt.Writers, Subscribers: opt.FanoutSubs}
 	before, err := pass("before")
 	if err != nil {
-		return 0, 0, 0, err
+		return wc, err
 	}
-	if withEvents, err = with(false); err != nil {
-		return 0, 0, 0, err
+	if wc.WithOne, err = with(1, true); err != nil {
+		return wc, err
 	}
-	if withRecords, err = with(true); err != nil {
-		return 0, 0, 0, err
+	if wc.WithNoRecords, err = with(opt.FanoutSubs, false); err != nil {
+		return wc, err
+	}
+	if wc.With, err = with(opt.FanoutSubs, true); err != nil {
+		return wc, err
 	}
 	after, err := pass("after")
 	if err != nil {
-		return 0, 0, 0, err
+		return wc, err
 	}
-	return (before + after) / 2, withEvents, withRecords, nil
+	wc.Without = (before + after) / 2
+	return wc, nil
+}
+
+// loadAverage returns the machine's 1-, 5- and 15-minute load averages.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	return strings.Join(strings.Fields(string(b))[:3], " ")
 }
 
 // WriteTables prints the report as Markdown tables.
@@ -868,8 +889,9 @@ func (r *FeedReport) WriteTables(w io.Writer) {
 	}
 	wc := r.WriteCost
 	fmt.Fprintf(w, "\nWrite throughput, %d concurrent single-record writers, without and with %d subscribers (without: the mean of a pass before and one after)\n\n", wc.Writers, wc.Subscribers)
-	fmt.Fprintf(w, "| subscribers | upserts/s | cost |\n|---|---:|---:|\n| none | %.0f | |\n| %d, events only | %.0f | %.1f %% |\n| %d, records included | %.0f | %.1f %% |\n",
-		wc.Without, wc.Subscribers, wc.WithNoRecords, 100*wc.CostNoRecords, wc.Subscribers, wc.With, 100*wc.Cost)
+	fmt.Fprintf(w, "| subscribers | upserts/s | cost |\n|---|---:|---:|\n| none | %.0f | |\n| 1, records included | %.0f | %.1f %% |\n| %d, events only | %.0f | %.1f %% |\n| %d, records included | %.0f | %.1f %% |\n",
+		wc.Without, wc.WithOne, 100*wc.CostOne, wc.Subscribers, wc.WithNoRecords, 100*wc.CostNoRecords, wc.Subscribers, wc.With, 100*wc.Cost)
+	fmt.Fprintf(w, "\n(load average when the run ended: %s)\n", r.LoadEnd)
 }
 
 func transportName(http1 bool) string {

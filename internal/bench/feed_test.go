@@ -44,7 +44,7 @@ func TestRunFeed(t *testing.T) {
 			t.Fatalf("fan-out: %+v", f)
 		}
 	}
-	if rep.WriteCost.Without <= 0 || rep.WriteCost.With <= 0 {
+	if wc := rep.WriteCost; wc.Without <= 0 || wc.WithOne <= 0 || wc.With <= 0 || wc.WithNoRecords <= 0 {
 		t.Fatalf("write cost: %+v", rep.WriteCost)
 	}
 }

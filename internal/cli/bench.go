@@ -38,7 +38,7 @@ func (l *intList) Set(s string) error {
 func runBench(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("hippo bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	only := fs.String("only", "ann,server", "which benchmarks: ann (in-process indexes), server (end to end); also given as arguments")
+	only := fs.String("only", "ann,server,feed", "which benchmarks: ann (in-process indexes), server (end to end), feed (change-feed subscribers, latency, fan-out, write cost); also given as arguments")
 	indexes := fs.String("indexes", "hnsw,hnsw-int8,ivfpq", "indexes the ann benchmark builds: hnsw (float32), hnsw-int8, ivfpq")
 	efs := intList{16, 32, 48, 64, 96, 128, 256}
 	fs.Var(&efs, "efs", "ef values to sweep, comma-separated")
@@ -58,9 +58,20 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	gets := fs.Int("gets", 20000, "get-by-id requests per pass")
 	threads := fs.Int("threads", runtime.GOMAXPROCS(0), "goroutines building the in-process index")
 	keep := fs.Bool("keep", false, "keep the end-to-end data directory")
+	binary := fs.String("binary", "", "the hippo binary the server and feed benchmarks start (default: this one), to compare builds in one run")
+	feedSubs := fs.Int("feed-subscribers", 10000, "idle subscribers of the feed's memory figure")
+	feedHTTP1 := fs.Bool("feed-http1", true, "also measure the feed's memory per subscriber over HTTP/1.1 (a connection each)")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: hippo bench [flags] [ann] [server]\n\nMeasures Hippo on Fashion-MNIST (apt-get install dataset-fashion-mnist)\n"+
-			"and prints Markdown tables. Ground truth is computed once and cached.\n\nFlags:\n")
+		fmt.Fprintf(stderr, "Usage: hippo bench [flags] [ann] [server] [feed]\n\n"+
+			"Measures Hippo and prints Markdown tables (docs/benchmarks.md).\n\n"+
+			"  ann     in-process indexes on Fashion-MNIST (apt-get install dataset-fashion-mnist);\n"+
+			"          ground truth is computed once and cached\n"+
+			"  server  the real server on a Unix socket, on the same data\n"+
+			"  feed    the change feed of the real server: memory per idle subscriber\n"+
+			"          (10,000 by default, HTTP/2 and HTTP/1.1), commit-to-delivery latency\n"+
+			"          at 1,000 writes/s, the highest event rate 100 subscribers sustain, and\n"+
+			"          write throughput without and with subscribers; random data, a few minutes\n\n"+
+			"Flags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -73,25 +84,60 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 		*only = strings.Join(fs.Args(), ",")
 	}
 	say := func(format string, args ...any) { fmt.Fprintf(stderr, format+"\n", args...) }
-	train, test, err := dataset.FashionMNIST()
-	if err != nil {
-		say("hippo bench: %v", err)
-		return 1
+	var parts []string
+	needData := false
+	for _, part := range strings.Split(*only, ",") {
+		switch part = strings.TrimSpace(part); part {
+		case "ann", "server":
+			needData = true
+		case "feed":
+		default:
+			say("hippo bench: unknown benchmark %q (ann, server, feed)", part)
+			return 2
+		}
+		parts = append(parts, part)
 	}
-	say("Fashion-MNIST: %d base vectors, %d queries, %d dimensions; kernels %s", train.Rows, test.Rows, train.Dim, vec.Implementation())
-	say("ground truth (cached after the first run)…")
-	truth, err := dataset.GroundTruth(train, test, 10)
-	if err != nil {
-		say("hippo bench: %v", err)
-		return 1
+	self := *binary
+	if self == "" {
+		var err error
+		if self, err = os.Executable(); err != nil {
+			say("hippo bench: %v", err)
+			return 1
+		}
 	}
-	if *queries < test.Rows {
-		test = &dataset.Matrix{Rows: *queries, Dim: test.Dim, Data: test.Data[:*queries*test.Dim]}
-		truth = truth[:*queries]
+	// tempDir makes the data directory of an end-to-end benchmark.
+	tempDir := func() (string, error) {
+		dir, err := os.MkdirTemp("", "hippo-bench")
+		if err != nil {
+			return "", err
+		}
+		if *keep {
+			say("data directory: %s", dir)
+		}
+		return dir, nil
+	}
+	var train, test *dataset.Matrix
+	var truth [][]int32
+	if needData {
+		var err error
+		if train, test, err = dataset.FashionMNIST(); err != nil {
+			say("hippo bench: %v", err)
+			return 1
+		}
+		say("Fashion-MNIST: %d base vectors, %d queries, %d dimensions; kernels %s", train.Rows, test.Rows, train.Dim, vec.Implementation())
+		say("ground truth (cached after the first run)…")
+		if truth, err = dataset.GroundTruth(train, test, 10); err != nil {
+			say("hippo bench: %v", err)
+			return 1
+		}
+		if *queries < test.Rows {
+			test = &dataset.Matrix{Rows: *queries, Dim: test.Dim, Data: test.Data[:*queries*test.Dim]}
+			truth = truth[:*queries]
+		}
 	}
 	fmt.Fprintf(stdout, "# hippo bench\n\nMachine: %d CPUs (GOMAXPROCS), %s/%s, kernels %s\n", runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, vec.Implementation())
-	for _, part := range strings.Split(*only, ",") {
-		switch strings.TrimSpace(part) {
+	for _, part := range parts {
+		switch part {
 		case "ann":
 			specs, err := annSpecs(*indexes, efs, nprobes, ivfConfigs, *threads, *repeats)
 			if err != nil {
@@ -118,19 +164,12 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 				}
 				ixs = append(ixs, ix)
 			}
-			self, err := os.Executable()
+			dir, err := tempDir()
 			if err != nil {
 				say("hippo bench: %v", err)
 				return 1
 			}
-			dir, err := os.MkdirTemp("", "hippo-bench")
-			if err != nil {
-				say("hippo bench: %v", err)
-				return 1
-			}
-			if *keep {
-				say("data directory: %s", dir)
-			} else {
+			if !*keep {
 				defer os.RemoveAll(dir)
 			}
 			rep, err := bench.Run(train, test, truth, bench.Options{Binary: self, Dir: dir, Indexes: ixs, Efs: serverEfs, Clients: clients,
@@ -141,9 +180,22 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 				return 1
 			}
 			rep.WriteTables(stdout)
-		default:
-			say("hippo bench: unknown benchmark %q (ann, server)", part)
-			return 2
+		case "feed":
+			dir, err := tempDir()
+			if err != nil {
+				say("hippo bench: %v", err)
+				return 1
+			}
+			if !*keep {
+				defer os.RemoveAll(dir)
+			}
+			rep, err := bench.RunFeed(bench.FeedOptions{Binary: self, Dir: dir, Repeats: *repeats, Subscribers: *feedSubs,
+				SkipHTTP1: !*feedHTTP1}, stderr)
+			if err != nil {
+				say("hippo bench: feed: %v", err)
+				return 1
+			}
+			rep.WriteTables(stdout)
 		}
 	}
 	return 0

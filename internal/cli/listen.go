@@ -77,7 +77,7 @@ func openListener(sp auth.ListenerSpec) (*listener, error) {
 		if err != nil {
 			return nil, err
 		}
-		l.Listener, l.socket = nl, fi
+		l.Listener, l.socket = bufferedListener{nl}, fi
 		return l, nil
 	}
 	if sp.TLSCert != "" {
@@ -91,7 +91,7 @@ func openListener(sp auth.ListenerSpec) (*listener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s: %w", sp.String(), err)
 	}
-	l.Listener = nl
+	l.Listener = bufferedListener{nl}
 	return l, nil
 }
 

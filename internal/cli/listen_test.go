@@ -1,12 +1,15 @@
 package cli
 
 import (
+	"errors"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hippo-db/hippo/internal/auth"
 )
@@ -74,5 +77,86 @@ func TestListenUnix(t *testing.T) {
 	bad, _ := auth.ParseListener("unix:" + path + "?group=no-such-group-hippo")
 	if _, err := openListener(bad); err == nil || !strings.Contains(err.Error(), "no-such-group-hippo") {
 		t.Fatalf("unknown group: %v", err)
+	}
+}
+
+// Accepted connections read small reads through a pooled buffer that one
+// syscall fills, hold no buffer while idle, keep their deadlines and errors,
+// and still show their peer's credentials.
+func TestBufferedConn(t *testing.T) {
+	sp, err := auth.ParseListener("unix:" + filepath.Join(t.TempDir(), "b.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := openListener(sp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeListeners([]*listener{l})
+	client, err := net.Dial("unix", sp.Address)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	accepted, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer accepted.Close()
+	c, ok := accepted.(*bufferedConn)
+	if !ok {
+		t.Fatalf("accepted a %T", accepted)
+	}
+	if p := auth.PeerOf(accepted); auth.PeerCredSupported && (p == nil || p.PID != int32(os.Getpid()) || p.UID != uint32(os.Getuid())) {
+		t.Fatalf("peer through the buffer: %v", p)
+	}
+
+	// Frames sent one by one are taken by one read.
+	var sent []byte
+	for i := range 20 {
+		frame := []byte(strings.Repeat(strconv.Itoa(i%10), 13))
+		sent = append(sent, frame...)
+		if _, err := client.Write(frame); err != nil {
+			t.Fatal(err)
+		}
+	}
+	head := make([]byte, 9)
+	if _, err := io.ReadFull(c, head); err != nil {
+		t.Fatal(err)
+	}
+	if c.buf == nil || c.w != len(sent) {
+		t.Fatalf("one read buffered %d of the %d bytes sent", c.w, len(sent))
+	}
+	rest := make([]byte, len(sent)-len(head))
+	if _, err := io.ReadFull(c, rest); err != nil {
+		t.Fatal(err)
+	}
+	if got := string(head) + string(rest); got != string(sent) {
+		t.Fatalf("read %q, sent %q", got, sent)
+	}
+	if c.buf != nil {
+		t.Fatal("a drained connection still holds its buffer")
+	}
+
+	// A read as large as the buffer goes straight to the socket.
+	big := []byte(strings.Repeat("x", readBufSize+100))
+	go client.Write(big)
+	got := make([]byte, len(big))
+	if _, err := io.ReadFull(c, got); err != nil || string(got) != string(big) {
+		t.Fatalf("large read: %v", err)
+	}
+
+	// Deadlines give a timeout, as net.Conn's reads do, and no buffer.
+	c.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+	_, err = c.Read(head)
+	var ne net.Error
+	var oe *net.OpError
+	if !errors.As(err, &ne) || !ne.Timeout() || !errors.As(err, &oe) || oe.Op != "read" || c.buf != nil {
+		t.Fatalf("read past the deadline: %v", err)
+	}
+	c.SetReadDeadline(time.Time{})
+	client.Close()
+	if _, err := c.Read(head); err != io.EOF {
+		t.Fatalf("read after the peer closed: %v", err)
 	}
 }

@@ -89,6 +89,8 @@ type API struct {
 	mux       *http.ServeMux
 	routes    []Route
 	heartbeat time.Duration
+	// heartbeats is the tick of idle event streams, every heartbeat.
+	heartbeats heartbeat
 	// closing is cancelled by Shutdown: streams end so the server can stop.
 	closing  context.Context
 	shutdown context.CancelFunc
@@ -104,6 +106,7 @@ func New(e *engine.Engine, opts Options) *API {
 	if a.heartbeat <= 0 {
 		a.heartbeat = defaultHeartbeat
 	}
+	a.heartbeats.interval = a.heartbeat
 	a.closing, a.shutdown = context.WithCancel(context.Background())
 	a.routes = []Route{
 		{"GET", "/healthz", ClassRead, a.healthz},

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -30,22 +31,48 @@ func stream(t *testing.T, srv *httptest.Server, path string, header map[string]s
 	return bufio.NewReader(resp.Body), resp
 }
 
-// sseEvents reads n SSE events and returns their ids and data.
-func sseEvents(t *testing.T, r *bufio.Reader, n int) (ids, data []string) {
+// sseMessage is one SSE message: an event (data set) or, without data, a
+// position (id) the stream has reached.
+type sseMessage struct {
+	id, data string
+	comment  bool
+}
+
+// sseMessages reads SSE messages until f returns false.
+func sseMessages(t *testing.T, r *bufio.Reader, f func(m sseMessage) bool) {
 	t.Helper()
-	for len(data) < n {
+	var m sseMessage
+	for {
 		line, err := r.ReadString('\n')
 		if err != nil {
-			t.Fatalf("after %d events: %v", len(data), err)
+			t.Fatalf("after %+v: %v", m, err)
 		}
 		line = strings.TrimRight(line, "\n")
 		switch {
+		case line == "":
+			if !f(m) {
+				return
+			}
+			m = sseMessage{}
+		case strings.HasPrefix(line, ":"):
+			m.comment = true
 		case strings.HasPrefix(line, "id: "):
-			ids = append(ids, line[4:])
+			m.id = line[4:]
 		case strings.HasPrefix(line, "data: "):
-			data = append(data, line[6:])
+			m.data = line[6:]
 		}
 	}
+}
+
+// sseEvents reads n SSE events and returns their ids and data.
+func sseEvents(t *testing.T, r *bufio.Reader, n int) (ids, data []string) {
+	t.Helper()
+	sseMessages(t, r, func(m sseMessage) bool {
+		if m.data != "" {
+			ids, data = append(ids, m.id), append(data, m.data)
+		}
+		return len(data) < n
+	})
 	return ids, data
 }
 
@@ -75,8 +102,17 @@ func TestEventsSSEAndNDJSON(t *testing.T) {
 	if resp.Header.Get("Content-Type") != "text/event-stream" {
 		t.Fatalf("content type %q", resp.Header.Get("Content-Type"))
 	}
-	live.ReadString('\n') // retry:
-	live.ReadString('\n')
+	// The first message gives the client's retry delay and the position
+	// the stream starts from.
+	if prelude, _ := live.ReadString('\n'); prelude != "retry: 1000\n" {
+		t.Fatalf("prelude %q", prelude)
+	}
+	sseMessages(t, live, func(m sseMessage) bool {
+		if m.id != "0" || m.data != "" {
+			t.Fatalf("prelude %+v", m)
+		}
+		return false
+	})
 	do(t, srv, "PUT", "/v1/collections/a", "", `{"dimension":2,"metric":"l2"}`)
 	do(t, srv, "PUT", "/v1/collections/b", "", `{"dimension":2,"metric":"l2"}`)
 	do(t, srv, "PUT", "/v1/collections/a/records/x", "", `{"vector":[1,2],"text":"hi"}`)
@@ -201,5 +237,41 @@ func TestEventsGapAndShutdown(t *testing.T) {
 	case <-done:
 	case <-time.After(5 * time.Second):
 		t.Fatal("stream still open after Shutdown")
+	}
+}
+
+// An idle SSE stream gets heartbeats, each with the position the stream has
+// reached, including events its filter left out.
+func TestEventsHeartbeatCarriesPosition(t *testing.T) {
+	e, err := engine.Open(engine.Options{Dir: t.TempDir(), SnapshotInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := New(e, Options{Heartbeat: 20 * time.Millisecond})
+	srv := httptest.NewServer(api)
+	defer func() { api.Shutdown(); srv.Close(); e.Close() }()
+	do(t, srv, "PUT", "/v1/collections/a", "", `{"dimension":1,"metric":"l2"}`)
+	r, _ := stream(t, srv, "/v1/events?collections=b", map[string]string{"Accept": "text/event-stream"})
+	var last string
+	for i := range 3 {
+		a := do(t, srv, "PUT", "/v1/collections/a/records/x"+strconv.Itoa(i), "", `{"vector":[1]}`)
+		last = strconv.FormatUint(uint64(a.body["seq"].(float64)), 10)
+	}
+	heartbeats := 0
+	sseMessages(t, r, func(m sseMessage) bool {
+		if m.data != "" {
+			t.Fatalf("an event the filter leaves out: %+v", m)
+		}
+		if m.comment {
+			heartbeats++
+		}
+		return m.id != last || !m.comment
+	})
+	if heartbeats == 0 {
+		t.Fatal("no heartbeat")
+	}
+	nd, _ := stream(t, srv, "/v1/events", nil)
+	if line, err := nd.ReadString('\n'); line != "\n" || err != nil {
+		t.Fatalf("NDJSON heartbeat: %q %v", line, err)
 	}
 }

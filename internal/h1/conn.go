@@ -23,7 +23,7 @@ type conn struct {
 	idle bool // guarded by srv.mu
 
 	br *bufio.Reader
-	bw *bufio.Writer
+	bw *bufio.Writer // only while a request is served
 	// remote is rwc.RemoteAddr().String(), once per connection.
 	remote string
 	resp   response // reused by every request
@@ -60,8 +60,7 @@ func (c *conn) serve(base context.Context) {
 		c.rwc.Close()
 		c.br.Reset(nil)
 		readers.Put(c.br)
-		c.bw.Reset(nil)
-		writers.Put(c.bw)
+		c.dropWriter()
 	}()
 	ctx := base
 	if c.srv.ConnContext != nil {
@@ -72,8 +71,6 @@ func (c *conn) serve(base context.Context) {
 	}
 	c.br = readers.Get().(*bufio.Reader)
 	c.br.Reset(c.rwc)
-	c.bw = writers.Get().(*bufio.Writer)
-	c.bw.Reset(c.rwc)
 
 	for {
 		if !c.srv.setIdle(c, true) {
@@ -96,23 +93,34 @@ func (c *conn) serve(base context.Context) {
 			c.srv.forget(c)
 			c.rwc.SetReadDeadline(time.Time{})
 			c.srv.handoff.give(&handedConn{Conn: c.rwc, r: c.br})
-			c.bw.Reset(nil) // nothing buffered: every answer was flushed
-			writers.Put(c.bw)
 			return
 		}
 		req, err := http.ReadRequest(c.br)
 		if err == nil {
 			err = checkRequest(req)
 		}
+		c.bw = writers.Get().(*bufio.Writer)
+		c.bw.Reset(c.rwc)
 		if err != nil {
 			c.badRequest(err)
 			c.unread = true
 			return
 		}
 		c.rwc.SetReadDeadline(time.Time{})
-		if !c.serveRequest(ctx, req) {
+		keep := c.serveRequest(ctx, req)
+		c.dropWriter() // flushed: an idle connection holds no write buffer
+		if !keep {
 			return
 		}
+	}
+}
+
+// dropWriter gives the write buffer, if any, back to its pool.
+func (c *conn) dropWriter() {
+	if c.bw != nil {
+		c.bw.Reset(nil)
+		writers.Put(c.bw)
+		c.bw = nil
 	}
 }
 

@@ -54,17 +54,21 @@ var sweepTransports = map[string][]client.Option{
 const SweepTransports = "h2c, http1"
 
 // ServerIndexes are the names ServerIndex knows.
-const ServerIndexes = "hnsw, hnsw-int8"
+const ServerIndexes = "hnsw, hnsw-int8, ivfpq"
 
 // ServerIndex returns the index setting called name: "hnsw" (float32) or
 // "hnsw-int8" (searched on int8 codes, re-ranked with float32), both with
-// M = 16 and ef_construction = 200 as for the systems we compare with.
+// M = 16 and ef_construction = 200 as for the systems we compare with; or
+// "ivfpq", 1,024 lists and 261 sub-quantizers without re-ranking (the
+// setting that fits in 1/8 of the float32 memory), whose ef is nprobe.
 func ServerIndex(name string) (Index, error) {
 	spec := client.IndexSpec{Type: client.IndexHNSW, M: 16, EfConstruction: 200}
 	switch name {
 	case "hnsw":
 	case "hnsw-int8":
 		spec.Quantization = client.QuantizationInt8
+	case "ivfpq":
+		spec = client.IndexSpec{Type: client.IndexIVFPQ, NList: 1024, M: 261}
 	default:
 		return Index{}, fmt.Errorf("unknown server index %q (%s)", name, ServerIndexes)
 	}

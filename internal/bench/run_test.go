@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hippo-db/hippo/client"
 	"github.com/hippo-db/hippo/internal/dataset"
@@ -19,6 +20,10 @@ func TestServerIndex(t *testing.T) {
 	ix, err = ServerIndex("hnsw")
 	if err != nil || ix.Spec.Type != client.IndexHNSW || ix.Spec.Quantization != "" || ix.Spec.M != 16 || ix.Spec.EfConstruction != 200 {
 		t.Errorf("hnsw: %+v, %v", ix, err)
+	}
+	ix, err = ServerIndex("ivfpq")
+	if err != nil || ix.Spec.Type != client.IndexIVFPQ || ix.Spec.NList != 1024 || ix.Spec.M != 261 {
+		t.Errorf("ivfpq: %+v, %v", ix, err)
 	}
 	if _, err := ServerIndex("lsh"); err == nil {
 		t.Error("unknown index: no error")
@@ -63,10 +68,18 @@ func TestRunServer(t *testing.T) {
 	if len(rep.Sweep) != 4 {
 		t.Fatalf("sweep: %+v", rep.Sweep)
 	}
+	// CPU times come in clock ticks (10 ms): a short pass may see none,
+	// all the passes together must.
+	var serverCPU, clientCPU time.Duration
 	for i, p := range rep.Sweep {
-		if want := ixs[i/2].Name; p.Index != want || p.Transport != "http1" || p.Recall < 0.9 || p.QPS <= 0 || p.ServerCPU <= 0 || p.ClientCPU <= 0 {
+		if want := ixs[i/2].Name; p.Index != want || p.Transport != "http1" || p.Recall < 0.9 || p.QPS <= 0 || p.ServerCPU < 0 || p.ClientCPU < 0 {
 			t.Errorf("sweep point %d: %+v, want index %s, recall ≥ 0.9", i, p, want)
 		}
+		serverCPU += p.ServerCPU
+		clientCPU += p.ClientCPU
+	}
+	if serverCPU <= 0 || clientCPU <= 0 {
+		t.Errorf("CPU per query: server %v, clients %v in all; want both above zero", serverCPU, clientCPU)
 	}
 	for _, row := range []string{"| hnsw | http1 | 2 | 64 |", "| hnsw-int8 | http1 | 1 | 64 |", "hnsw-int8: server RSS per vector", "figure (on the hnsw server)"} {
 		if !strings.Contains(tables.String(), row) {

@@ -162,7 +162,7 @@ func Run(train, test *dataset.Matrix, truth [][]int32, opt Options, progress io.
 
 // runIndex starts a server for ix, imports train, sweeps the searches and,
 // if rest, measures the figures that do not depend on the index.
-func runIndex(rep *Report, train, test *dataset.Matrix, truth [][]int32, opt Options, ix Index, rest bool, progress io.Writer) error {
+func runIndex(rep *Report, train, test *dataset.Matrix, truth [][]int32, opt Options, ix Index, rest bool, progress io.Writer) (err error) {
 	ctx := context.Background()
 	dir := filepath.Join(opt.Dir, ix.Name)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -173,6 +173,9 @@ func runIndex(rep *Report, train, test *dataset.Matrix, truth [][]int32, opt Opt
 		return err
 	}
 	defer func() {
+		if err != nil {
+			err = srv.explain(err)
+		}
 		if srv.cmd.ProcessState == nil {
 			srv.kill()
 		}

@@ -30,6 +30,20 @@ func newServer(binary, dir string) *server {
 	return &server{binary: binary, dir: dir, socket: filepath.Join(dir, "hippo.sock")}
 }
 
+// explain adds to err, if the server has died, how it ended and the end of
+// its log: a request failing because the server crashed says why.
+func (s *server) explain(err error) error {
+	select {
+	case exit := <-s.done:
+		s.done <- exit // for stop
+		log := s.log.Bytes()
+		log = log[max(0, len(log)-8<<10):]
+		return fmt.Errorf("%w; hippo exited (%v), its log ends:\n%s", err, exit, log)
+	case <-time.After(500 * time.Millisecond):
+		return err
+	}
+}
+
 // start runs the server and returns how long it took to answer /readyz.
 func (s *server) start() (time.Duration, error) {
 	s.done = make(chan error, 1)

@@ -451,7 +451,8 @@ func (l *invList) add(id uint32, code []uint8, extra float32, m int) uint32 {
 		// for readers that loaded them.
 		capacity := 16
 		if d != nil {
-			capacity = len(d.ids) + len(d.ids)/2
+			// A list reserved small (even for one entry) must still grow.
+			capacity = max(capacity, len(d.ids)+len(d.ids)/2)
 		}
 		g := &listData{ids: make([]uint32, capacity), codes: make([]uint8, capacity*m), extra: make([]float32, capacity)}
 		if d != nil {

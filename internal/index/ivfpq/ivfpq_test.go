@@ -525,3 +525,21 @@ func TestDeletedBeforeTraining(t *testing.T) {
 		t.Fatalf("recall %.3f", r)
 	}
 }
+
+// A list reserved for one entry (training saw one node in its cell) grows
+// when more arrive.
+func TestListGrowsFromOne(t *testing.T) {
+	var l invList
+	const m = 3
+	l.reserve(1, m)
+	for i := range 40 {
+		code := []uint8{uint8(i), uint8(i + 1), uint8(i + 2)}
+		if pos := l.add(uint32(100+i), code, float32(i), m); pos != uint32(i) {
+			t.Fatalf("entry %d at position %d", i, pos)
+		}
+	}
+	d := l.data.Load()
+	if d.n.Load() != 40 || d.ids[39] != 139 || d.codes[39*m+2] != 41 || d.extra[39] != 39 || d.ids[0] != 100 {
+		t.Fatalf("list after 40 adds: n %d, ids %v", d.n.Load(), d.ids[:d.n.Load()])
+	}
+}

@@ -497,7 +497,7 @@ func (r *Report) WriteTables(w io.Writer) {
 	row := func(name string, v any) { fmt.Fprintf(w, "| %s | %v |\n", name, v) }
 	for _, p := range r.Indexes {
 		row(fmt.Sprintf("%s: import of %d vectors (NDJSON, acknowledged)", p.Index, r.Vectors), p.ImportAll.Round(time.Millisecond))
-		row(fmt.Sprintf("%s: … until all %d are linked into HNSW", p.Index, r.Vectors), p.IndexedAll.Round(time.Millisecond))
+		row(fmt.Sprintf("%s: … until all %d are in the index (linked, or encoded for ivfpq)", p.Index, r.Vectors), p.IndexedAll.Round(time.Millisecond))
 		row(fmt.Sprintf("%s: server RSS per vector", p.Index), fmt.Sprintf("%.0f B", p.RSSPerVector))
 	}
 	if len(r.Writes) == 0 {

@@ -83,7 +83,6 @@ func (c *conn) serve(base context.Context) {
 		if !c.srv.setIdle(c, false) {
 			return
 		}
-		c.setReadDeadline(c.srv.ReadHeaderTimeout)
 		head, err := c.peekHead()
 		if err != nil {
 			return
@@ -138,13 +137,18 @@ func (c *conn) setReadDeadline(d time.Duration) {
 // and nil (net/http then takes the connection); a failed read, such as the
 // head timing out, returns the error.
 func (c *conn) peekHead() ([]byte, error) {
-	for {
+	for waited := false; ; waited = true {
 		buf, _ := c.br.Peek(c.br.Buffered())
 		if i := bytes.Index(buf, []byte("\r\n\r\n")); i >= 0 {
 			return buf[:i+4], nil
 		}
 		if len(buf) == c.br.Size() {
 			return nil, nil
+		}
+		if !waited {
+			// The head did not come whole: the rest of it has
+			// ReadHeaderTimeout. (A head that came whole needs no timer.)
+			c.setReadDeadline(c.srv.ReadHeaderTimeout)
 		}
 		if _, err := c.br.Peek(len(buf) + 1); err != nil {
 			return nil, err

@@ -109,19 +109,21 @@ func (t *directTransport) get(ctx context.Context) (*directConn, bool, error) {
 	}
 }
 
-// alive reports whether an idle connection is still open: a read with a
-// deadline already past times out on a live connection and sees EOF (or
-// stray bytes) on one the server closed, for instance by restarting. It
-// costs one system call and spares a write that would fail half-way.
+// alive reports whether an idle connection is still open, so that a
+// request is not written into one the server closed, for instance by
+// restarting: a POST would fail, as it is not retried. It peeks at the
+// socket without waiting (one system call). Where that is not possible it
+// reports true, and a failed GET or HEAD is retried on a new connection.
+// (A read with a deadline already past cannot tell: Go reports the timeout
+// without reading the socket.)
 func (c *directConn) alive() bool {
 	if c.br.Buffered() > 0 {
 		return false // an idle connection has nothing to say
 	}
-	c.SetReadDeadline(time.Now())
-	_, err := c.br.Peek(1)
-	c.SetReadDeadline(time.Time{})
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
+	if alive, ok := peekAlive(c.Conn); ok {
+		return alive
+	}
+	return true
 }
 
 // put returns a connection to the idle pool.

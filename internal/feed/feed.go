@@ -299,6 +299,7 @@ func (h *Hub) readPublished() error {
 		h.mu.Unlock()
 		batch = batch[:0]
 	}
+	want := from
 	for ev, err := range h.src.Events(from) {
 		if err != nil {
 			return err
@@ -306,6 +307,18 @@ func (h *Hub) readPublished() error {
 		if ev.Seq > to {
 			break
 		}
+		if ev.Seq != want {
+			// Retention trimmed events before the hub read them. The ring
+			// holds consecutive seqs only: restart it here, so that
+			// subscribers before the jump catch up from the log, which
+			// tells them of the gap.
+			flush()
+			h.mu.Lock()
+			h.mu.first = 0
+			clear(h.mu.ring)
+			h.mu.Unlock()
+		}
+		want = ev.Seq + 1
 		batch = append(batch, newEntry(h.src, ev))
 		if len(batch) == 256 {
 			flush()

@@ -336,3 +336,44 @@ func TestRoundsGatherBursts(t *testing.T) {
 		}
 	})
 }
+
+// Events trimmed before the hub read them (a retention age shorter than
+// the hub's lag) leave no hole in the ring: a subscriber before them is
+// told of the gap, and one after them gets the events.
+func TestHubReadsPastTrimmedEvents(t *testing.T) {
+	l := newLog(t)
+	h := New(l.store, l.seq, 8)
+	defer h.Close()
+	sub, _ := h.Subscribe(h.Last(), Filter{})
+	for i := range 4 {
+		h.Publish(l.upsert(l.coll, fmt.Sprint(i)))
+	}
+	var got []*Entry
+	for len(got) < 4 {
+		got = append(got, next(t, sub, 100)...)
+	}
+	if seqs(got) != "2 3 4 5" {
+		t.Fatalf("before the trim: %s", seqs(got))
+	}
+	for i := range 5 {
+		l.upsert(l.coll, fmt.Sprint("t", i)) // 6 to 10, not published yet
+	}
+	if err := l.store.TrimEvents(9); err != nil {
+		t.Fatal(err)
+	}
+	h.Publish(l.seq)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	out, err := sub.Next(ctx, 100)
+	var gap *GapError
+	if !errors.As(err, &gap) || gap.Requested != 6 || gap.Oldest != 9 {
+		t.Fatalf("after events trimmed unread: %s, %v; want a gap from 6 to 9", seqs(out), err)
+	}
+	after, err := h.Subscribe(gap.Oldest-1, Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := seqs(next(t, after, 100)); got != "9 10" {
+		t.Fatalf("from the oldest: %s", got)
+	}
+}

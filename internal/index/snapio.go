@@ -1,6 +1,8 @@
 package index
 
 import (
+	"bufio"
+	"encoding/binary"
 	"fmt"
 	"hash/crc32"
 	"io"
@@ -41,4 +43,45 @@ func (cr *CRCReader) Full(p []byte) error {
 		return fmt.Errorf("%w: truncated: %w", cr.Corrupt, io.ErrUnexpectedEOF)
 	}
 	return err
+}
+
+// End flushes bw, which writes to cw, and writes the snapshot's trailer: the
+// CRC of everything before it.
+func (cw *CRCWriter) End(bw *bufio.Writer) error {
+	if err := bw.Flush(); err != nil {
+		return err
+	}
+	_, err := cw.Write(binary.LittleEndian.AppendUint32(nil, cw.CRC))
+	return err
+}
+
+// Header reads a snapshot header of size bytes that starts with magic and
+// ends with the CRC-32C of the rest, and checks both, so that its sizes can
+// be trusted.
+func (cr *CRCReader) Header(size int, magic string) ([]byte, error) {
+	head := make([]byte, size)
+	if err := cr.Full(head); err != nil {
+		return nil, fmt.Errorf("read snapshot header: %w", err)
+	}
+	if string(head[:len(magic)]) != magic {
+		return nil, fmt.Errorf("%w: bad magic %q", cr.Corrupt, head[:len(magic)])
+	}
+	if got, want := binary.LittleEndian.Uint32(head[size-4:]), crc32.Checksum(head[:size-4], Castagnoli); got != want {
+		return nil, fmt.Errorf("%w: header checksum %08x, want %08x", cr.Corrupt, got, want)
+	}
+	return head, nil
+}
+
+// Trailer reads the snapshot's trailer and checks it against the CRC of
+// everything read before it.
+func (cr *CRCReader) Trailer() error {
+	want := cr.CRC
+	var trailer [4]byte
+	if err := cr.Full(trailer[:]); err != nil {
+		return fmt.Errorf("read snapshot trailer: %w", err)
+	}
+	if got := binary.LittleEndian.Uint32(trailer[:]); got != want {
+		return fmt.Errorf("%w: checksum %08x, want %08x", cr.Corrupt, got, want)
+	}
+	return nil
 }

@@ -150,11 +150,7 @@ func (ix *Index) WriteTo(w io.Writer) (int64, error) {
 			bw.Write(buf)
 		}
 	}
-	if err := bw.Flush(); err != nil {
-		return cw.N, fmt.Errorf("write hnsw snapshot: %w", err)
-	}
-	trailer := binary.LittleEndian.AppendUint32(nil, cw.CRC)
-	if _, err := cw.Write(trailer); err != nil {
+	if err := cw.End(bw); err != nil {
 		return cw.N, fmt.Errorf("write hnsw snapshot: %w", err)
 	}
 	return cw.N, nil
@@ -173,17 +169,11 @@ func corrupt(format string, args ...any) error {
 // they are.
 func Read(r io.Reader, distance func(a, b []float32) float32) (*Index, error) {
 	cr := &index.CRCReader{R: r, Corrupt: ErrCorrupt}
-	head := make([]byte, headerSize)
-	if err := cr.Full(head); err != nil {
-		return nil, fmt.Errorf("read hnsw snapshot header: %w", err)
-	}
-	if string(head[:8]) != snapshotMagic {
-		return nil, corrupt("bad magic %q", head[:8])
+	head, err := cr.Header(headerSize, snapshotMagic)
+	if err != nil {
+		return nil, fmt.Errorf("hnsw: %w", err)
 	}
 	le := binary.LittleEndian
-	if got, want := le.Uint32(head[headerSize-4:]), crc32.Checksum(head[:headerSize-4], index.Castagnoli); got != want {
-		return nil, corrupt("header checksum %08x, want %08x", got, want)
-	}
 	if v := le.Uint32(head[8:]); v != snapshotVersion {
 		return nil, corrupt("version %d, want %d", v, snapshotVersion)
 	}
@@ -262,13 +252,8 @@ func Read(r io.Reader, distance func(a, b []float32) float32) (*Index, error) {
 		c.state[slot].Store(st)
 		ix.count.Store(id + 1)
 	}
-	want := cr.CRC
-	var trailer [4]byte
-	if err := cr.Full(trailer[:]); err != nil {
-		return nil, fmt.Errorf("read hnsw snapshot trailer: %w", err)
-	}
-	if got := le.Uint32(trailer[:]); got != want {
-		return nil, corrupt("checksum %08x, want %08x", got, want)
+	if err := cr.Trailer(); err != nil {
+		return nil, fmt.Errorf("hnsw: %w", err)
 	}
 	if err := ix.checkGraph(anyLinked, entryID, entryLevel); err != nil {
 		return nil, err

@@ -125,10 +125,7 @@ func (ix *Index) WriteTo(w io.Writer) (int64, error) {
 			}
 		}
 	}
-	if err := bw.Flush(); err != nil {
-		return cw.N, fmt.Errorf("write ivfpq snapshot: %w", err)
-	}
-	if _, err := cw.Write(le.AppendUint32(nil, cw.CRC)); err != nil {
+	if err := cw.End(bw); err != nil {
 		return cw.N, fmt.Errorf("write ivfpq snapshot: %w", err)
 	}
 	return cw.N, nil
@@ -146,17 +143,11 @@ func corrupt(format string, args ...any) error {
 // read, whatever the header claims. Errors from r are wrapped as they are.
 func Read(r io.Reader, distance func(a, b []float32) float32) (*Index, error) {
 	cr := &index.CRCReader{R: r, Corrupt: ErrCorrupt}
-	head := make([]byte, headerSize)
-	if err := cr.Full(head); err != nil {
-		return nil, fmt.Errorf("read ivfpq snapshot header: %w", err)
-	}
-	if string(head[:8]) != snapshotMagic {
-		return nil, corrupt("bad magic %q", head[:8])
+	head, err := cr.Header(headerSize, snapshotMagic)
+	if err != nil {
+		return nil, fmt.Errorf("ivfpq: %w", err)
 	}
 	le := binary.LittleEndian
-	if got, want := le.Uint32(head[headerSize-4:]), crc32.Checksum(head[:headerSize-4], index.Castagnoli); got != want {
-		return nil, corrupt("header checksum %08x, want %08x", got, want)
-	}
 	word := func(i int) uint32 { return le.Uint32(head[8+4*i:]) }
 	if v := word(0); v != snapshotVersion {
 		return nil, corrupt("version %d, want %d", v, snapshotVersion)
@@ -244,13 +235,8 @@ func Read(r io.Reader, distance func(a, b []float32) float32) (*Index, error) {
 			return nil, err
 		}
 	}
-	want := cr.CRC
-	var trailer [4]byte
-	if err := cr.Full(trailer[:]); err != nil {
-		return nil, fmt.Errorf("read ivfpq snapshot trailer: %w", err)
-	}
-	if got := le.Uint32(trailer[:]); got != want {
-		return nil, corrupt("checksum %08x, want %08x", got, want)
+	if err := cr.Trailer(); err != nil {
+		return nil, fmt.Errorf("ivfpq: %w", err)
 	}
 	// Chunks with nodes still to be appended or without a code need vector
 	// storage (such nodes carried their vectors, so only the last chunk's

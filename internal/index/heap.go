@@ -143,3 +143,14 @@ func (h *MaxHeap) DrainSorted(dst []Candidate) []Candidate {
 	}
 	return dst
 }
+
+// Results empties the heap into results, nearest first: the answer of a
+// search that kept its k best in a MaxHeap.
+func (h *MaxHeap) Results() []Result {
+	out := make([]Result, len(*h))
+	for i := len(out) - 1; i >= 0; i-- {
+		c := h.Pop()
+		out[i] = Result{ID: c.ID, Distance: c.Dist}
+	}
+	return out
+}

@@ -141,3 +141,15 @@ func topK(h MaxHeap, cs []Candidate, k int) MaxHeap {
 	}
 	return h
 }
+
+func TestMaxHeapResults(t *testing.T) {
+	var h MaxHeap
+	for i, d := range []float32{3, 1, 4, 1.5, 9} {
+		h.Push(Candidate{Dist: d, ID: uint32(i)})
+	}
+	got := h.Results()
+	want := []Result{{ID: 1, Distance: 1}, {ID: 3, Distance: 1.5}, {ID: 0, Distance: 3}, {ID: 2, Distance: 4}, {ID: 4, Distance: 9}}
+	if len(h) != 0 || !slices.Equal(got, want) {
+		t.Fatalf("results %v, heap left %v; want %v and empty", got, h, want)
+	}
+}

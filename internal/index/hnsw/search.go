@@ -224,11 +224,7 @@ func (ix *Index) Scan(q []float32, k int, from, to uint32, accept func(id uint32
 			res.ReplaceTop(index.Candidate{Dist: d, ID: id})
 		}
 	}
-	out := make([]Result, len(res))
-	for i := len(out) - 1; i >= 0; i-- {
-		c := res.Pop()
-		out[i] = Result{ID: c.ID, Distance: c.Dist}
-	}
+	out := res.Results()
 	s.res = res
 	ix.putSearcher(s)
 	return out

@@ -79,11 +79,7 @@ func (ix *Index) searchQuantized(s *searcher, cs *codeSet, e uint64, q []float32
 			res.ReplaceTop(index.Candidate{Dist: d, ID: c.ID})
 		}
 	}
-	out := make([]Result, len(res))
-	for i := len(out) - 1; i >= 0; i-- {
-		c := res.Pop()
-		out[i] = Result{ID: c.ID, Distance: c.Dist}
-	}
+	out := res.Results()
 	s.res = res
 	return out
 }

@@ -113,11 +113,7 @@ func (ix *Index) Search(q []float32, k, nprobe int, accept func(id uint32) bool)
 	for len(res) > k {
 		res.Pop()
 	}
-	out := make([]Result, len(res))
-	for i := len(out) - 1; i >= 0; i-- {
-		c := res.Pop()
-		out[i] = Result{ID: c.ID, Distance: c.Dist}
-	}
+	out := res.Results()
 	s.res = res
 	return out
 }
@@ -174,11 +170,7 @@ func (ix *Index) scan(q []float32, k int, from, to uint32, accept func(uint32) b
 			res.ReplaceTop(index.Candidate{Dist: d, ID: id})
 		}
 	}
-	out := make([]Result, len(res))
-	for i := len(out) - 1; i >= 0; i-- {
-		c := res.Pop()
-		out[i] = Result{ID: c.ID, Distance: c.Dist}
-	}
+	out := res.Results()
 	s.res = res
 	return out
 }

@@ -21,14 +21,8 @@ func (ix *Index) Link(id uint32) {
 	}
 	c, slot := ix.node(id)
 	st := &c.state[slot]
-	for {
-		old := st.Load()
-		if old&(stateLinking|stateLinked) != 0 {
-			return
-		}
-		if st.CompareAndSwap(old, old|stateLinking) {
-			break
-		}
+	if !index.Claim(st, stateLinking, stateLinking|stateLinked) {
+		return
 	}
 	ix.linkMu.RLock()
 	defer ix.linkMu.RUnlock()

@@ -362,14 +362,8 @@ func (ix *Index) Link(id uint32) {
 	}
 	c, slot := ix.node(id)
 	st := &c.state[slot]
-	for {
-		old := st.Load()
-		if old&(stateLinking|stateLinked) != 0 {
-			return
-		}
-		if st.CompareAndSwap(old, old|stateLinking) {
-			break
-		}
+	if !index.Claim(st, stateLinking, stateLinking|stateLinked) {
+		return
 	}
 	ix.linkMu.RLock()
 	defer ix.linkMu.RUnlock()
@@ -395,14 +389,8 @@ func (ix *Index) encode(m *model, c *chunk, slot int, id uint32, list int, s *se
 	// not, the slice stays valid even if a Delete drops them meanwhile.
 	v := ix.floats(c, slot)
 	st := &c.state[slot]
-	for {
-		old := st.Load()
-		if old&(stateEncoding|stateDeleted) != 0 {
-			return false
-		}
-		if st.CompareAndSwap(old, old|stateEncoding) {
-			break
-		}
+	if !index.Claim(st, stateEncoding, stateEncoding|stateDeleted) {
+		return false
 	}
 	if list < 0 {
 		list, _ = m.coarse.Nearest(v, s.scores)

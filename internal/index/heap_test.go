@@ -3,7 +3,6 @@ package index
 import (
 	"math/rand/v2"
 	"slices"
-	"sync/atomic"
 	"testing"
 )
 
@@ -152,20 +151,5 @@ func TestMaxHeapResults(t *testing.T) {
 	want := []Result{{ID: 1, Distance: 1}, {ID: 3, Distance: 1.5}, {ID: 0, Distance: 3}, {ID: 2, Distance: 4}, {ID: 4, Distance: 9}}
 	if len(h) != 0 || !slices.Equal(got, want) {
 		t.Fatalf("results %v, heap left %v; want %v and empty", got, h, want)
-	}
-}
-
-func TestClaim(t *testing.T) {
-	var st atomic.Uint32
-	st.Store(4)
-	if !Claim(&st, 1, 1|2) || st.Load() != 5 {
-		t.Fatalf("first claim: state %d", st.Load())
-	}
-	if Claim(&st, 1, 1|2) || st.Load() != 5 {
-		t.Fatalf("second claim succeeded: state %d", st.Load())
-	}
-	st.Store(2)
-	if Claim(&st, 1, 1|2) || st.Load() != 2 {
-		t.Fatalf("claim over an excluding bit: state %d", st.Load())
 	}
 }

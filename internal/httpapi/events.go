@@ -403,16 +403,22 @@ func gapError(gap *feed.GapError) *apiError {
 		Details: map[string]any{"requested_seq": gap.Requested, "oldest_seq": gap.Oldest}}
 }
 
-// writeGap tells a subscriber that events it asked for are gone; the stream
-// goes on from the oldest retained one.
-func writeGap(w io.Writer, gap *feed.GapError, sse bool) {
-	b := []byte(`{"type":"feed.gap","requested_seq":`)
+// appendGap appends the members of a gap message, and the closing brace, to
+// a JSON object b has opened: the same over SSE, NDJSON and the WebSocket.
+func appendGap(b []byte, gap *feed.GapError) []byte {
+	b = append(b, `"requested_seq":`...)
 	b = strconv.AppendUint(b, gap.Requested, 10)
 	b = append(b, `,"oldest_seq":`...)
 	b = strconv.AppendUint(b, gap.Oldest, 10)
 	b = append(b, `,"message":`...)
 	b = wire.AppendString(b, gap.Error())
-	b = append(b, '}')
+	return append(b, '}')
+}
+
+// writeGap tells a subscriber that events it asked for are gone; the stream
+// goes on from the oldest retained one.
+func writeGap(w io.Writer, gap *feed.GapError, sse bool) {
+	b := appendGap([]byte(`{"type":"feed.gap",`), gap)
 	if sse {
 		b = append([]byte("event: feed.gap\ndata: "), b...)
 		b = append(b, "\n\n"...)

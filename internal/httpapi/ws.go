@@ -775,13 +775,7 @@ func (s *wsSession) runSub(ctx context.Context, sub *wsSub, fs *feed.Subscriptio
 	head := []byte(`{"type":"event","subscription":"` + sub.id + `","event":`)
 	for {
 		if gap != nil {
-			b := []byte(`{"type":"gap","subscription":"` + sub.id + `","requested_seq":`)
-			b = strconv.AppendUint(b, gap.Requested, 10)
-			b = append(b, `,"oldest_seq":`...)
-			b = strconv.AppendUint(b, gap.Oldest, 10)
-			b = append(b, `,"message":`...)
-			b = wire.AppendString(b, gap.Error())
-			b = append(b, '}')
+			b := appendGap([]byte(`{"type":"gap","subscription":"`+sub.id+`",`), gap)
 			if s.out.put(ctx, wsItem{msg: b}, nil) != nil {
 				return
 			}

@@ -73,7 +73,7 @@ func TestSocketsAndKeys(t *testing.T) {
 		t.Cleanup(func() { c.Close() })
 		return c
 	}
-	ro, rw := sock("ro.sock"), sock("rw.sock")
+	rw := sock("rw.sock")
 	for _, name := range []string{"agent-1", "notes"} {
 		if _, _, err := rw.CreateCollection(ctx, name, client.CollectionSpec{Dimension: 2, Metric: client.MetricL2}); err != nil {
 			t.Fatal(err)
@@ -82,45 +82,55 @@ func TestSocketsAndKeys(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// The read socket reads, and refuses every write, saying what it needs.
-	if _, err := ro.Get(ctx, "notes", "a"); err != nil {
-		t.Fatal(err)
-	}
-	_, err := ro.Upsert(ctx, "notes", client.Record{ID: "b", Vector: []float32{1, 2}})
-	wantCode(t, "write on the read socket", err, client.CodePermissionDenied)
-	if !strings.Contains(err.Error(), "write class") {
-		t.Fatalf("the refusal does not name the class: %v", err)
-	}
-	_, err = rw.ListKeys(ctx)
-	wantCode(t, "keys on the write socket", err, client.CodePermissionDenied)
-
-	// TCP needs a key.
-	tcp := func(token string) *client.Client {
-		c, err := client.New("http://"+addr, client.WithHeader("Authorization", "Bearer "+token), client.WithTimeout(10*time.Second))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
-		return c
-	}
-	_, err = tcp("").Get(ctx, "notes", "a")
-	wantCode(t, "TCP without a key", err, client.CodeUnauthenticated)
-
 	token := strings.TrimSpace(hippo(t, "keys", "create", "--data-dir", dir, "--name", "recall", "--scope", "read", "--collections", "agent-*"))
 	if !strings.HasPrefix(token, "hk_") || strings.Contains(token, "\n") {
 		t.Fatalf("keys create printed %q", token)
 	}
-	reader := tcp(token)
-	if _, err := reader.Get(ctx, "agent-1", "a"); err != nil {
-		t.Fatalf("read with the key: %v", err)
-	}
-	_, err = reader.Get(ctx, "notes", "a")
-	wantCode(t, "a collection beyond the key's patterns", err, client.CodePermissionDenied)
-	_, err = reader.Upsert(ctx, "agent-1", client.Record{ID: "b", Vector: []float32{1, 2}})
-	wantCode(t, "write with a read key", err, client.CodePermissionDenied)
-	list, err := reader.ListCollections(ctx)
-	if err != nil || len(list) != 1 || list[0].Name != "agent-1" {
-		t.Fatalf("the key lists %+v, %v", list, err)
+	// The same rules over HTTP/2 (served by net/http) and over HTTP/1.1
+	// (whose unary requests the server answers on its lean path).
+	var reader *client.Client
+	for _, tr := range []struct {
+		name string
+		opts []client.Option
+	}{{"h2c", nil}, {"http1", []client.Option{client.WithHTTP1Pool(2)}}} {
+		t.Logf("transport %s", tr.name)
+		ro, rw := sock("ro.sock", tr.opts...), sock("rw.sock", tr.opts...)
+		// The read socket reads, and refuses every write, saying what it needs.
+		if _, err := ro.Get(ctx, "notes", "a"); err != nil {
+			t.Fatal(err)
+		}
+		_, err := ro.Upsert(ctx, "notes", client.Record{ID: "b", Vector: []float32{1, 2}})
+		wantCode(t, "write on the read socket", err, client.CodePermissionDenied)
+		if !strings.Contains(err.Error(), "write class") {
+			t.Fatalf("the refusal does not name the class: %v", err)
+		}
+		_, err = rw.ListKeys(ctx)
+		wantCode(t, "keys on the write socket", err, client.CodePermissionDenied)
+
+		// TCP needs a key.
+		tcp := func(token string) *client.Client {
+			opts := append([]client.Option{client.WithHeader("Authorization", "Bearer "+token), client.WithTimeout(10 * time.Second)}, tr.opts...)
+			c, err := client.New("http://"+addr, opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { c.Close() })
+			return c
+		}
+		_, err = tcp("").Get(ctx, "notes", "a")
+		wantCode(t, "TCP without a key", err, client.CodeUnauthenticated)
+		reader = tcp(token)
+		if _, err := reader.Get(ctx, "agent-1", "a"); err != nil {
+			t.Fatalf("read with the key: %v", err)
+		}
+		_, err = reader.Get(ctx, "notes", "a")
+		wantCode(t, "a collection beyond the key's patterns", err, client.CodePermissionDenied)
+		_, err = reader.Upsert(ctx, "agent-1", client.Record{ID: "b", Vector: []float32{1, 2}})
+		wantCode(t, "write with a read key", err, client.CodePermissionDenied)
+		list, err := reader.ListCollections(ctx)
+		if err != nil || len(list) != 1 || list[0].Name != "agent-1" {
+			t.Fatalf("the key lists %+v, %v", list, err)
+		}
 	}
 
 	listed := hippo(t, "keys", "list", "--data-dir", dir)
@@ -129,7 +139,7 @@ func TestSocketsAndKeys(t *testing.T) {
 		t.Fatalf("keys list:\n%s", listed)
 	}
 	hippo(t, "keys", "revoke", "--data-dir", dir, id)
-	_, err = reader.Get(ctx, "agent-1", "a")
+	_, err := reader.Get(ctx, "agent-1", "a")
 	wantCode(t, "a revoked key", err, client.CodeUnauthenticated)
 	if !strings.Contains(srv.log.String(), "API key revoked") {
 		t.Fatalf("no audit line for the revocation:\n%s", srv.log)

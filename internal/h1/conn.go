@@ -72,11 +72,18 @@ func (c *conn) serve(base context.Context) {
 	c.br = readers.Get().(*bufio.Reader)
 	c.br.Reset(c.rwc)
 
-	for {
+	for first := true; ; first = false {
 		if !c.srv.setIdle(c, true) {
 			return
 		}
-		c.setReadDeadline(c.srv.IdleTimeout)
+		// A new connection has ReadHeaderTimeout to send its first head, as
+		// under net/http: a client that connects and stays silent does not
+		// get the idle timeout meant for kept-alive connections.
+		if first && c.srv.ReadHeaderTimeout > 0 {
+			c.setReadDeadline(c.srv.ReadHeaderTimeout)
+		} else {
+			c.setReadDeadline(c.srv.IdleTimeout)
+		}
 		if _, err := c.br.Peek(1); err != nil {
 			return
 		}

@@ -55,9 +55,9 @@ type Server struct {
 	Lean func(method, path string) bool
 	// ConnContext, if set, derives each connection's base context.
 	ConnContext func(ctx context.Context, c net.Conn) context.Context
-	// ReadHeaderTimeout bounds reading a request head once its first byte
-	// has arrived; IdleTimeout bounds the wait for the next request. Zero
-	// means no limit.
+	// ReadHeaderTimeout bounds reading a new connection's first request
+	// head, and a later head once its first byte has arrived; IdleTimeout
+	// bounds the wait for the next request. Zero means no limit.
 	ReadHeaderTimeout time.Duration
 	IdleTimeout       time.Duration
 	// ErrorLog receives handler panics; nil means the log package.

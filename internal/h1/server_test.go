@@ -355,6 +355,21 @@ func TestTimeouts(t *testing.T) {
 	}
 }
 
+// TestSilentConnection: a connection that never sends a byte is closed after
+// ReadHeaderTimeout, not held for the much longer idle timeout of kept-alive
+// connections.
+func TestSilentConnection(t *testing.T) {
+	ts := newTestServer(t, func(s *Server) {
+		s.ReadHeaderTimeout = 200 * time.Millisecond
+		s.IdleTimeout = time.Minute
+	})
+	_, br := ts.dial(t)
+	began := time.Now()
+	if _, err := br.ReadByte(); err != io.EOF || time.Since(began) > 10*time.Second {
+		t.Fatalf("silent connection: %v after %v, want EOF after about 200ms", err, time.Since(began))
+	}
+}
+
 func TestShutdown(t *testing.T) {
 	ts := newTestServer(t, nil)
 	idle, idleBR := ts.dial(t)

@@ -4,12 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -17,39 +14,6 @@ import (
 
 	"github.com/hippo-db/hippo/internal/auth"
 )
-
-// benchListener serves a on a real socket (spec: a --listen value, with
-// PATH standing for a fresh socket path) with the identity of that
-// listener, as hippo serve does, and returns a keep-alive HTTP/1.1 client
-// and the base URL.
-func benchListener(b *testing.B, a *API, spec string) (*http.Client, string) {
-	b.Helper()
-	spec = strings.ReplaceAll(spec, "PATH", filepath.Join(b.TempDir(), "s.sock"))
-	sp, err := auth.ParseListener(spec)
-	if err != nil {
-		b.Fatal(err)
-	}
-	policy := auth.NewListener(sp)
-	l, err := net.Listen(sp.Network, sp.Address)
-	if err != nil {
-		b.Fatal(err)
-	}
-	srv := &http.Server{Handler: a, ConnContext: func(ctx context.Context, c net.Conn) context.Context {
-		return auth.WithConn(ctx, &auth.Conn{Listener: policy, Peer: auth.PeerOf(c)})
-	}}
-	go srv.Serve(l)
-	b.Cleanup(func() { srv.Close() })
-	tr := &http.Transport{MaxIdleConnsPerHost: 64}
-	base := "http://" + l.Addr().String()
-	if sp.Network == "unix" {
-		tr.DialContext = func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, "unix", sp.Address)
-		}
-		base = "http://localhost"
-	}
-	b.Cleanup(tr.CloseIdleConnections)
-	return &http.Client{Transport: tr}, base
-}
 
 func get(b *testing.B, hc *http.Client, url, token string) (int, time.Duration) {
 	req, _ := http.NewRequest("GET", url, nil)
@@ -87,8 +51,8 @@ func BenchmarkAccessOverhead(b *testing.B) {
 	if rec := call(checked, admin, "POST", "/v1/collections/c/import", string(ndjson784(100, "r")), "Content-Type", "application/x-ndjson"); rec.Code != 200 {
 		b.Fatal(rec.Body)
 	}
-	hcChecked, baseChecked := benchListener(b, checked, "unix:PATH?class=read")
-	hcUnchecked, baseUnchecked := benchListener(b, unchecked, "unix:PATH?class=read")
+	hcChecked, baseChecked, _ := serveListener(b, checked, "unix:PATH?class=read", nil)
+	hcUnchecked, baseUnchecked, _ := serveListener(b, unchecked, "unix:PATH?class=read", nil)
 	var withChecks, without []time.Duration
 	i := 0
 	for b.Loop() {
@@ -126,7 +90,7 @@ func BenchmarkRateLimitIsolation(b *testing.B) {
 	call(a, admin, "POST", "/v1/collections/c/import", string(ndjson784(100, "r")), "Content-Type", "application/x-ndjson")
 	_, quiet, _ := kr.Create(auth.KeySpec{Name: "quiet", Scope: auth.ClassRead}, time.Now())
 	_, noisy, _ := kr.Create(auth.KeySpec{Name: "noisy", Scope: auth.ClassRead, Rate: 10}, time.Now())
-	hc, base := benchListener(b, a, "127.0.0.1:0")
+	hc, base, _ := serveListener(b, a, "127.0.0.1:0", nil)
 	measure := func(b *testing.B) {
 		var lat []time.Duration
 		i := 0

@@ -19,6 +19,7 @@ import (
 
 	"github.com/hippo-db/hippo/internal/auth"
 	"github.com/hippo-db/hippo/internal/engine"
+	"github.com/hippo-db/hippo/internal/h1"
 )
 
 // newAccessAPI returns an API over a fresh engine, with a keyring, that
@@ -427,32 +428,52 @@ func TestSecurityHeadersAndCORS(t *testing.T) {
 	}
 }
 
-// serveUnix serves a on a Unix socket with the listener identity of spec,
-// the way hippo serve does, and returns an HTTP client for it.
-func serveUnix(t *testing.T, a *API, spec string, configure func(*http.Server)) (*http.Client, string) {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "s.sock")
-	sp, err := auth.ParseListener("unix:" + path + "?" + spec)
+// serveListener serves a on a real socket with the identity of the
+// listener spec (a --listen value; PATH stands for a fresh socket path), as
+// hippo serve does: plain HTTP/1.1 requests on package h1's lean path, the
+// rest handed to net/http. configure may set the servers' timeouts. It
+// returns a keep-alive client, the base URL and the socket's address.
+func serveListener(tb testing.TB, a *API, spec string, configure func(*h1.Server)) (*http.Client, string, string) {
+	tb.Helper()
+	spec = strings.ReplaceAll(spec, "PATH", filepath.Join(tb.TempDir(), "s.sock"))
+	sp, err := auth.ParseListener(spec)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	policy := auth.NewListener(sp)
-	l, err := net.Listen("unix", path)
+	l, err := net.Listen(sp.Network, sp.Address)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	srv := &http.Server{Handler: a, ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+	connContext := func(ctx context.Context, c net.Conn) context.Context {
 		return auth.WithConn(ctx, &auth.Conn{Listener: policy, Peer: auth.PeerOf(c)})
-	}}
+	}
+	srv := &h1.Server{Handler: a, Lean: a.Lean, ConnContext: connContext,
+		Fallback: &http.Server{Handler: a, ConnContext: connContext}}
 	if configure != nil {
 		configure(srv)
 	}
+	srv.Fallback.ReadHeaderTimeout = srv.ReadHeaderTimeout
+	srv.Fallback.IdleTimeout = srv.IdleTimeout
 	go srv.Serve(l)
-	t.Cleanup(func() { srv.Close() })
-	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		return (&net.Dialer{}).DialContext(ctx, "unix", path)
-	}}}
-	t.Cleanup(hc.CloseIdleConnections)
+	tb.Cleanup(func() { srv.Close() })
+	tr := &http.Transport{MaxIdleConnsPerHost: 64}
+	addr := l.Addr().String()
+	base := "http://" + addr
+	if sp.Network == "unix" {
+		tr.DialContext = func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", addr)
+		}
+		base = "http://localhost"
+	}
+	tb.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr}, base, addr
+}
+
+// serveUnix serves a on a Unix socket (serveListener) with a listener of
+// the given options, and returns a client and the socket's path.
+func serveUnix(t *testing.T, a *API, options string, configure func(*h1.Server)) (*http.Client, string) {
+	hc, _, path := serveListener(t, a, "unix:PATH?"+options, configure)
 	return hc, path
 }
 
@@ -501,16 +522,25 @@ func TestPeerCredentials(t *testing.T) {
 func TestSlowLoris(t *testing.T) {
 	a, _, _ := newAccessAPI(t, Options{}, auth.KeyringOptions{})
 	const headerTimeout = 500 * time.Millisecond
-	hc, path := serveUnix(t, a, "class=read", func(s *http.Server) { s.ReadHeaderTimeout = headerTimeout })
+	hc, path := serveUnix(t, a, "class=read", func(s *h1.Server) { s.ReadHeaderTimeout = headerTimeout })
 	const n = 200
 	closed := make(chan time.Duration, n)
 	began := time.Now()
-	for range n {
+	for i := range n {
 		c, err := net.Dial("unix", path)
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { c.Close() })
+		if i%2 == 0 {
+			// Half connect and say nothing: the header timeout holds
+			// for the first request too.
+			go func() {
+				c.Read(make([]byte, 1))
+				closed <- time.Since(began)
+			}()
+			continue
+		}
 		go func() {
 			req := "GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Slow: " + strings.Repeat("a", 1000)
 			for i := range len(req) {
@@ -535,8 +565,8 @@ func TestSlowLoris(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	// Every trickling connection is cut soon after the timeout (its write
-	// fails once the server has closed it).
+	// Every trickling or silent connection is cut soon after the timeout
+	// (a write or read fails once the server has closed it).
 	for range n {
 		select {
 		case d := <-closed:

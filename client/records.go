@@ -52,18 +52,31 @@ func (r *Record) decode(b []byte, lineErr **errorBody) error {
 	type plain Record // without methods, so that decoding it does not recurse
 	wire := struct {
 		*plain
-		VectorB64 vectorB64  `json:"vector_b64"`
-		Error     *errorBody `json:"error"`
+		VectorB64 vectorB64Member `json:"vector_b64"`
+		Error     *errorBody      `json:"error"`
 	}{plain: (*plain)(r)}
 	*r = Record{}
+	rest, content, cut := cutVectorB64(b)
+	if cut {
+		b = rest
+	}
 	if err := json.Unmarshal(b, &wire); err != nil {
 		return err
 	}
 	if lineErr != nil {
 		*lineErr = wire.Error
 	}
-	if len(wire.VectorB64) > 0 {
-		r.Vector = wire.VectorB64
+	if cut {
+		v, err := decodeVectorB64(content)
+		if err != nil {
+			return err
+		}
+		if !wire.VectorB64.set && len(v) > 0 {
+			r.Vector = v
+		}
+	}
+	if len(wire.VectorB64.v) > 0 { // the member, or a later one of the same name
+		r.Vector = wire.VectorB64.v
 	}
 	return nil
 }

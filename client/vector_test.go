@@ -3,6 +3,7 @@ package client
 import (
 	"encoding/json"
 	"math"
+	"reflect"
 	"slices"
 	"testing"
 )
@@ -124,4 +125,57 @@ func BenchmarkRecordDecode(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// FuzzRecordDecode: with its fast path for "vector_b64", Record's decoder
+// accepts exactly what encoding/json alone accepts, with the same result.
+func FuzzRecordDecode(f *testing.F) {
+	v := encodeVector([]float32{1, -2.5, 3e-9})
+	for _, seed := range []string{
+		`{"id":"a","vector_b64":"` + v + `","text":"t","metadata":{"k":[1,{"vector_b64":"x"}]},"seq":3}`,
+		`{"metadata":{"a":"}\"{"},"id":"b","vector_b64":"` + v + `"}`,
+		`{"id":"c","vector_b64":"` + v + `","vector_b64":null}`,
+		`{"id":"d","vector_b64":"` + v + `","VECTOR_B64":"AAAAAA=="}`,
+		`{"id":"e","vector_b64":"AAA","vector_b64":"` + v + `"}`,
+		`{"id":"f","vector":[1,2],"vector_b64":""}`,
+		`{"id":"g","vector_b64":"AAAA` + "\n" + `AAAA"}`,
+		`{"id":"h","vector_b64":"AAAAAA\u003d\u003d"}`,
+		`{"id":"i" , "vector_b64" : "` + v + `" }`,
+		`{"id":"j","vector_b64":"` + v + `",}`,
+		`{"id":1,"vector_b64":"` + v + `"}`,
+		`{"error":{"code":"internal","message":"m"},"vector_b64":"` + v + `"}`,
+		`[{"vector_b64":"` + v + `"}]`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var fast Record
+		var fastErr *errorBody
+		errFast := fast.decode(b, &fastErr)
+
+		type plain Record
+		var slow Record
+		wire := struct {
+			*plain
+			VectorB64 vectorB64  `json:"vector_b64"`
+			Error     *errorBody `json:"error"`
+		}{plain: (*plain)(&slow)}
+		errSlow := json.Unmarshal(b, &wire)
+		if len(wire.VectorB64) > 0 {
+			slow.Vector = wire.VectorB64
+		}
+		if (errFast == nil) != (errSlow == nil) {
+			t.Fatalf("%q: fast path %v, encoding/json %v", b, errFast, errSlow)
+		}
+		if errFast != nil {
+			return
+		}
+		if fast.ID != slow.ID || fast.Text != slow.Text || fast.Seq != slow.Seq ||
+			!fast.CreatedAt.Equal(slow.CreatedAt) || !fast.UpdatedAt.Equal(slow.UpdatedAt) ||
+			!reflect.DeepEqual(fast.Metadata, slow.Metadata) || !reflect.DeepEqual(fastErr, wire.Error) ||
+			!slices.EqualFunc(fast.Vector, slow.Vector, func(x, y float32) bool { return math.Float32bits(x) == math.Float32bits(y) }) ||
+			(fast.Vector == nil) != (slow.Vector == nil) {
+			t.Fatalf("%q:\nfast path      %+v\nencoding/json  %+v", b, fast, slow)
+		}
+	})
 }

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -219,13 +220,36 @@ func TestHelpNamesFlagsAndEnvironment(t *testing.T) {
 	}
 }
 
+// TestServeRefusesBadSettings: a bad flag or environment variable stops
+// start-up with exit status 2 and a message naming it.
+func TestServeRefusesBadSettings(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		env  string
+		want string
+	}{
+		{[]string{"--cache-mib", "0"}, "", "--cache-mib"},
+		{nil, "HIPPO_CACHE_MIB=lots", "HIPPO_CACHE_MIB"},
+		{[]string{"--log-level", "loud"}, "", "--log-level"},
+		{[]string{"extra"}, "", "unexpected argument"},
+	} {
+		cmd := exec.Command(binary, append([]string{"serve", "--data-dir", t.TempDir()}, tc.args...)...)
+		cmd.Env = append(os.Environ(), tc.env)
+		out, err := cmd.CombinedOutput()
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || exit.ExitCode() != 2 || !strings.Contains(string(out), tc.want) {
+			t.Errorf("serve %v %s: %v\n%s", tc.args, tc.env, err, out)
+		}
+	}
+}
+
 // TestEnvironmentConfiguresServer starts the binary configured only through
 // environment variables.
 func TestEnvironmentConfiguresServer(t *testing.T) {
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "env.sock")
 	cmd := exec.Command(binary, "serve")
-	cmd.Env = append(os.Environ(), "HIPPO_DATA_DIR="+dir, "HIPPO_LISTEN=unix:"+sock+"?class=read&uids=0,"+strconv.Itoa(os.Getuid())+",127.0.0.1:0")
+	cmd.Env = append(os.Environ(), "HIPPO_DATA_DIR="+dir, "HIPPO_CACHE_MIB=16", "HIPPO_LISTEN=unix:"+sock+"?class=read&uids=0,"+strconv.Itoa(os.Getuid())+",127.0.0.1:0")
 	cmd.Dir = t.TempDir()
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {

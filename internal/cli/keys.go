@@ -194,7 +194,7 @@ func (kc *keysConfig) open() (keyManager, string, error) {
 	if _, err := os.Stat(dir); err != nil {
 		return nil, "", fmt.Errorf("no server answers on %s and there is no store in %s", addr, kc.dataDir)
 	}
-	st, err := store.OpenPebble(dir, nil)
+	st, err := store.OpenPebble(dir, store.PebbleOptions{CacheBytes: 1 << 20})
 	if err != nil {
 		return nil, "", fmt.Errorf("no server answers on %s, and the store cannot be opened (is a server without an admin socket running? use --server): %w", addr, err)
 	}

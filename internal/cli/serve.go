@@ -21,6 +21,7 @@ import (
 	"github.com/hippo-db/hippo/internal/engine"
 	"github.com/hippo-db/hippo/internal/h1"
 	"github.com/hippo-db/hippo/internal/httpapi"
+	"github.com/hippo-db/hippo/internal/store"
 )
 
 // listFlag is a flag that may be given many times.
@@ -55,6 +56,7 @@ type serveConfig struct {
 	corsOrigins       string
 	feedCapacity      int
 	retention         engine.Retention
+	cacheMiB          int64
 }
 
 const listenHelp = `address to serve on, with options; repeat for several:
@@ -126,6 +128,13 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	}
 	fs.Int64Var(&cfg.retention.MaxBytes, "feed-retain-bytes", retainBytes,
 		"trim the oldest change-feed events beyond about this many bytes on disk; 0: no limit (env HIPPO_FEED_RETAIN_BYTES)")
+	cacheMiB, err := strconv.ParseInt(envOr("HIPPO_CACHE_MIB", strconv.Itoa(store.DefaultCacheBytes>>20)), 10, 64)
+	if err != nil {
+		fmt.Fprintf(stderr, "hippo serve: HIPPO_CACHE_MIB: %v\n", err)
+		return 2
+	}
+	fs.Int64Var(&cfg.cacheMiB, "cache-mib", cacheMiB,
+		"MiB of memory for the store's block cache: records, events and their indexes read recently (env HIPPO_CACHE_MIB)")
 	fs.StringVar(&cfg.logLevel, "log-level", envOr("HIPPO_LOG_LEVEL", "info"), "debug, info, warn or error (env HIPPO_LOG_LEVEL)")
 	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long shutdown waits for requests in flight")
 	fs.Usage = func() {
@@ -157,6 +166,10 @@ func serve(args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 		cfg.listeners = append(cfg.listeners, sp)
+	}
+	if cfg.cacheMiB < 1 || cfg.cacheMiB > 1<<30 {
+		fmt.Fprintf(stderr, "hippo serve: --cache-mib: want 1 to %d, got %d\n", 1<<30, cfg.cacheMiB)
+		return 2
 	}
 	if cfg.corsOrigins != "" {
 		if err := httpapi.CheckCORSOrigins(strings.Split(cfg.corsOrigins, ",")); err != nil {
@@ -201,6 +214,7 @@ func run(cfg serveConfig, log *slog.Logger) error {
 		SnapshotInterval: cfg.snapshotInterval,
 		FeedCapacity:     cfg.feedCapacity,
 		Retention:        cfg.retention,
+		CacheBytes:       cfg.cacheMiB << 20,
 	})
 	if err != nil {
 		return err

@@ -36,6 +36,9 @@ type Options struct {
 	FeedCapacity int
 	// Retention bounds the change log; the zero value keeps everything.
 	Retention Retention
+	// CacheBytes bounds the store's block cache; 0 means
+	// store.DefaultCacheBytes.
+	CacheBytes int64
 }
 
 // Engine is an open Hippo database. All methods are safe for concurrent use.
@@ -84,7 +87,7 @@ func Open(opts Options) (*Engine, error) {
 			return nil, fmt.Errorf("open engine: %w", err)
 		}
 	}
-	st, err := store.OpenPebble(filepath.Join(opts.Dir, "store"), nil)
+	st, err := store.OpenPebble(filepath.Join(opts.Dir, "store"), store.PebbleOptions{CacheBytes: opts.CacheBytes})
 	if err != nil {
 		return nil, err
 	}

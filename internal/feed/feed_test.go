@@ -27,7 +27,7 @@ type testLog struct {
 }
 
 func newLog(t *testing.T) *testLog {
-	s, err := store.OpenPebble("db", vfs.NewMem())
+	s, err := store.OpenPebble("db", store.PebbleOptions{FS: vfs.NewMem()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,7 @@ import (
 func BenchmarkCommit(b *testing.B) {
 	for _, n := range []int{1, 250, 1000} {
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
-			s, err := OpenPebble(b.TempDir(), nil)
+			s, err := OpenPebble(b.TempDir(), PebbleOptions{})
 			if err != nil {
 				b.Fatal(err)
 			}

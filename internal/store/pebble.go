@@ -38,13 +38,33 @@ func (quietLogger) Fatalf(format string, args ...any) {
 	pebble.DefaultLogger.Fatalf(format, args...)
 }
 
-// OpenPebble opens (creating if needed) the embedded store in dir. fs is the
-// filesystem to use; nil means the operating system's (tests pass an
-// in-memory one).
-func OpenPebble(dir string, fs vfs.FS) (*Pebble, error) {
+// PebbleOptions configures the embedded store.
+type PebbleOptions struct {
+	// FS is the filesystem to use; nil means the operating system's (tests
+	// pass an in-memory one).
+	FS vfs.FS
+	// CacheBytes bounds the block cache, which holds decoded blocks of
+	// records, events and indexes in memory so that reads of them need no
+	// system call; 0 means DefaultCacheBytes. Memory is taken only as
+	// blocks are read.
+	CacheBytes int64
+}
+
+// DefaultCacheBytes is the block cache's size unless set: enough for the
+// records of about 150,000 vectors of 784 dimensions.
+const DefaultCacheBytes = 512 << 20
+
+// OpenPebble opens (creating if needed) the embedded store in dir.
+func OpenPebble(dir string, o PebbleOptions) (*Pebble, error) {
+	if o.CacheBytes <= 0 {
+		o.CacheBytes = DefaultCacheBytes
+	}
+	cache := pebble.NewCache(o.CacheBytes)
+	defer cache.Unref() // the database holds its own reference
 	opts := &pebble.Options{
-		FS:     fs,
+		FS:     o.FS,
 		Logger: quietLogger{},
+		Cache:  cache,
 		// Large batches of 784-dimension vectors are common; a bigger memtable
 		// keeps imports from stalling on flushes.
 		MemTableSize: 64 << 20,

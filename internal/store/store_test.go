@@ -12,7 +12,7 @@ import (
 
 func openMem(t *testing.T, fs vfs.FS) *Pebble {
 	t.Helper()
-	s, err := OpenPebble("db", fs)
+	s, err := OpenPebble("db", PebbleOptions{FS: fs})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +168,7 @@ func FuzzDecodeEvent(f *testing.F) {
 }
 
 func TestTrimAndEventBytes(t *testing.T) {
-	s, err := OpenPebble(t.TempDir(), nil)
+	s, err := OpenPebble(t.TempDir(), PebbleOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -125,12 +125,30 @@ type FanoutStep struct {
 // FeedWriteCost is write throughput without and with subscribers.
 type FeedWriteCost struct {
 	Writers, Subscribers int
-	Without              float64 // writes per second
-	WithOne              float64 // … with one subscriber that receives the records
-	With                 float64 // … with Subscribers that receive the records
-	WithNoRecords        float64 // … with Subscribers that receive only the events
-	CostOne              float64 // 1 - WithOne/Without
-	Cost, CostNoRecords  float64 // 1 - With/Without
+	// Passes are, in order: no subscribers (the mean of a pass before and
+	// one after the others), one subscriber that receives the records,
+	// Subscribers that receive only the events, and as many that receive
+	// the records.
+	Passes [numWritePasses]WritePass
+}
+
+const numWritePasses = 4
+
+// WritePass is one pass of the write-cost figure.
+type WritePass struct {
+	PerSec float64 // upserts per second
+	// ServerCPU is the server's CPU time per upsert: what a server whose
+	// subscribers read on other CPUs would pay for the feed.
+	ServerCPU time.Duration
+}
+
+// Cost is what pass i loses in upserts per second against no subscribers.
+func (wc *FeedWriteCost) Cost(i int) float64 { return 1 - wc.Passes[i].PerSec/wc.Passes[0].PerSec }
+
+// ServerCost is what pass i would lose in upserts per second on a server
+// bound by its own CPU: 1 - (CPU per upsert without) / (CPU per upsert).
+func (wc *FeedWriteCost) ServerCost(i int) float64 {
+	return 1 - wc.Passes[0].ServerCPU.Seconds()/wc.Passes[i].ServerCPU.Seconds()
 }
 
 // RunFeed measures the change feed of the real server.
@@ -203,7 +221,7 @@ func RunFeed(opt FeedOptions, progress io.Writer) (*FeedReport, error) {
 	type fanoutCase struct{ records, http1 bool }
 	fanoutCases := []fanoutCase{{true, false}, {false, false}, {true, true}}
 	fanouts := make([][]FeedFanout, len(fanoutCases))
-	var withouts, withOnes, withs, withNoRecords []float64
+	var writePasses [numWritePasses][]WritePass
 	for range opt.Repeats {
 		srv, c, err := fresh()
 		if err != nil {
@@ -216,10 +234,13 @@ func RunFeed(opt FeedOptions, progress io.Writer) (*FeedReport, error) {
 			if err != nil {
 				return err
 			}
-			say(progress, "writes, %d writers: %.0f/s without subscribers, %.0f/s with one receiving records, %.0f/s with %d receiving events only, %.0f/s with %d receiving records (load %s)",
-				opt.Writers, wc.Without, wc.WithOne, wc.WithNoRecords, opt.FanoutSubs, wc.With, opt.FanoutSubs, loadAverage())
-			withouts, withOnes = append(withouts, wc.Without), append(withOnes, wc.WithOne)
-			withs, withNoRecords = append(withs, wc.With), append(withNoRecords, wc.WithNoRecords)
+			ps := &wc.Passes
+			say(progress, "writes, %d writers (server CPU per upsert): %.0f/s without subscribers (%v), %.0f/s with one receiving records (%v), %.0f/s with %d receiving events only (%v), %.0f/s with %d receiving records (%v) (load %s)",
+				opt.Writers, ps[0].PerSec, ps[0].ServerCPU.Round(time.Microsecond), ps[1].PerSec, ps[1].ServerCPU.Round(time.Microsecond),
+				ps[2].PerSec, opt.FanoutSubs, ps[2].ServerCPU.Round(time.Microsecond), ps[3].PerSec, opt.FanoutSubs, ps[3].ServerCPU.Round(time.Microsecond), loadAverage())
+			for i, p := range ps {
+				writePasses[i] = append(writePasses[i], p)
+			}
 			for i, lc := range latencyCases {
 				l, err := feedLatency(srv, c, opt, lc.subs, lc.records, lc.http1, vectors)
 				if err != nil {
@@ -256,10 +277,13 @@ func RunFeed(opt FeedOptions, progress io.Writer) (*FeedReport, error) {
 	for _, fs := range fanouts {
 		rep.Fanout = append(rep.Fanout, medianBy(fs, func(f FeedFanout) float64 { return f.Rate }))
 	}
-	wc := FeedWriteCost{Writers: opt.Writers, Subscribers: opt.FanoutSubs, Without: medianF(withouts), WithOne: medianF(withOnes),
-		With: medianF(withs), WithNoRecords: medianF(withNoRecords)}
-	wc.CostOne, wc.Cost, wc.CostNoRecords = 1-wc.WithOne/wc.Without, 1-wc.With/wc.Without, 1-wc.WithNoRecords/wc.Without
-	rep.WriteCost = wc
+	rep.WriteCost = FeedWriteCost{Writers: opt.Writers, Subscribers: opt.FanoutSubs}
+	for i, ps := range writePasses {
+		rep.WriteCost.Passes[i] = WritePass{
+			PerSec:    medianF(mapSlice(ps, func(p WritePass) float64 { return p.PerSec })),
+			ServerCPU: time.Duration(medianF(mapSlice(ps, func(p WritePass) float64 { return float64(p.ServerCPU) }))),
+		}
+	}
 	rep.LoadEnd = loadAverage()
 	return rep, nil
 }
@@ -787,15 +811,17 @@ func feedFanout(srv *server, c *client.Client, opt FeedOptions, records, http1 b
 // receive the records, and without again (the baseline is the mean of the
 // two, which cancels a drift such as the store's compactions catching up).
 // The subscribers run in this process, on the same CPUs as the server and
-// the writers: what they cost to read is part of the figure.
+// the writers: what they cost to read is part of the upserts per second.
+// The server's CPU time per upsert is taken too, which they do not touch.
 func feedWriteCost(srv *server, c *client.Client, opt FeedOptions, vectors [][]float32) (FeedWriteCost, error) {
 	ctx := context.Background()
-	pass := func(name string) (float64, error) {
+	pass := func(name string) (WritePass, error) {
 		time.Sleep(time.Second) // let the previous pass's work settle
 		var n atomic.Int64
 		var firstErr atomic.Value
 		stop := time.Now().Add(opt.PassTime)
 		var wg sync.WaitGroup
+		cpu := srv.cpuTime()
 		began := time.Now()
 		for w := range opt.Writers {
 			wg.Go(func() {
@@ -810,14 +836,20 @@ func feedWriteCost(srv *server, c *client.Client, opt FeedOptions, vectors [][]f
 		}
 		wg.Wait()
 		if err, _ := firstErr.Load().(error); err != nil {
-			return 0, err
+			return WritePass{}, err
 		}
-		return float64(n.Load()) / time.Since(began).Seconds(), nil
+		if n.Load() == 0 {
+			return WritePass{}, fmt.Errorf("write pass %s: no upsert finished", name)
+		}
+		return WritePass{
+			PerSec:    float64(n.Load()) / time.Since(began).Seconds(),
+			ServerCPU: (srv.cpuTime() - cpu) / time.Duration(n.Load()),
+		}, nil
 	}
-	with := func(n int, records bool) (float64, error) {
+	with := func(n int, records bool) (WritePass, error) {
 		set, err := subscribe(srv, n, min(opt.StreamsPerConn, 25), false, eventsQuery(records))
 		if err != nil {
-			return 0, err
+			return WritePass{}, err
 		}
 		defer set.close()
 		return pass(fmt.Sprintf("with%d-%v", n, records))
@@ -827,20 +859,19 @@ func feedWriteCost(srv *server, c *client.Client, opt FeedOptions, vectors [][]f
 	if err != nil {
 		return wc, err
 	}
-	if wc.WithOne, err = with(1, true); err != nil {
-		return wc, err
-	}
-	if wc.WithNoRecords, err = with(opt.FanoutSubs, false); err != nil {
-		return wc, err
-	}
-	if wc.With, err = with(opt.FanoutSubs, true); err != nil {
-		return wc, err
+	for i, sub := range []struct {
+		n       int
+		records bool
+	}{{1, true}, {opt.FanoutSubs, false}, {opt.FanoutSubs, true}} {
+		if wc.Passes[i+1], err = with(sub.n, sub.records); err != nil {
+			return wc, err
+		}
 	}
 	after, err := pass("after")
 	if err != nil {
 		return wc, err
 	}
-	wc.Without = (before + after) / 2
+	wc.Passes[0] = WritePass{PerSec: (before.PerSec + after.PerSec) / 2, ServerCPU: (before.ServerCPU + after.ServerCPU) / 2}
 	return wc, nil
 }
 
@@ -887,10 +918,18 @@ func (r *FeedReport) WriteTables(w io.Writer) {
 			f.Rate, f.Rate*float64(f.Subscribers), f.P50.Round(10*time.Microsecond), f.P99.Round(10*time.Microsecond), f.MBps/1e6,
 			100*f.ServerCPU, 100*f.BenchCPU, next)
 	}
-	wc := r.WriteCost
-	fmt.Fprintf(w, "\nWrite throughput, %d concurrent single-record writers, without and with %d subscribers (without: the mean of a pass before and one after)\n\n", wc.Writers, wc.Subscribers)
-	fmt.Fprintf(w, "| subscribers | upserts/s | cost |\n|---|---:|---:|\n| none | %.0f | |\n| 1, records included | %.0f | %.1f %% |\n| %d, events only | %.0f | %.1f %% |\n| %d, records included | %.0f | %.1f %% |\n",
-		wc.Without, wc.WithOne, 100*wc.CostOne, wc.Subscribers, wc.WithNoRecords, 100*wc.CostNoRecords, wc.Subscribers, wc.With, 100*wc.Cost)
+	wc := &r.WriteCost
+	fmt.Fprintf(w, "\nWrite throughput, %d concurrent single-record writers, without and with %d subscribers (without: the mean of a pass before and one after); "+
+		"server cost: 1 − (server CPU per upsert without) / (… with), the loss of a server bound by its own CPU, its subscribers reading elsewhere\n\n", wc.Writers, wc.Subscribers)
+	fmt.Fprintf(w, "| subscribers | upserts/s | cost | server CPU per upsert | server cost |\n|---|---:|---:|---:|---:|\n")
+	for i, name := range []string{"none", "1, records included", fmt.Sprintf("%d, events only", wc.Subscribers), fmt.Sprintf("%d, records included", wc.Subscribers)} {
+		p := wc.Passes[i]
+		if i == 0 {
+			fmt.Fprintf(w, "| %s | %.0f | | %v | |\n", name, p.PerSec, p.ServerCPU.Round(time.Microsecond))
+			continue
+		}
+		fmt.Fprintf(w, "| %s | %.0f | %.1f %% | %v | %.1f %% |\n", name, p.PerSec, 100*wc.Cost(i), p.ServerCPU.Round(time.Microsecond), 100*wc.ServerCost(i))
+	}
 	fmt.Fprintf(w, "\n(load average when the run ended: %s)\n", r.LoadEnd)
 }
 
@@ -906,4 +945,13 @@ func yesNo(b bool) string {
 		return "yes"
 	}
 	return "no"
+}
+
+// mapSlice returns f of each element of s.
+func mapSlice[T, U any](s []T, f func(T) U) []U {
+	out := make([]U, len(s))
+	for i, v := range s {
+		out[i] = f(v)
+	}
+	return out
 }

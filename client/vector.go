@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+
+	"github.com/hippo-db/hippo/internal/jsonscan"
 )
 
 // encodeVector returns the "vector_b64" form of v: standard base64 of the
@@ -76,123 +78,15 @@ func decodeVectorB64(src []byte) ([]float32, error) {
 
 // cutVectorB64 finds the first "vector_b64" member of the JSON object b,
 // when its value is a string without escapes, and returns b with that member
-// replaced by one named "" (which no field takes) and the string's content. encoding/json scans a 784-dimension
-// vector's 4 KiB of base64 twice, to check the document and to decode it,
-// at about 200 MB/s; cut out, the vector is decoded once, straight from b,
-// and the small rest is left to encoding/json, which still checks all of it.
-//
-// Only the members before "vector_b64" are walked here, with the lexical
-// rules of JSON (strings and their escapes); anything unexpected returns
-// ok false, and the caller decodes b as it is.
+// replaced by one named "" (which no field takes) and the string's content.
+// encoding/json scans a 784-dimension vector's 4 KiB of base64 twice, to
+// check the document and to decode it, at about 200 MB/s; cut out, the
+// vector is decoded once, straight from b, and the small rest is left to
+// encoding/json, which still checks all of it.
 func cutVectorB64(b []byte) (rest, content []byte, ok bool) {
-	i := skipSpace(b, 0)
-	if i >= len(b) || b[i] != '{' {
+	start, end, content, ok := jsonscan.StringMember(b, "vector_b64")
+	if !ok {
 		return nil, nil, false
 	}
-	for {
-		i = skipSpace(b, i+1)
-		if i >= len(b) || b[i] != '"' {
-			return nil, nil, false
-		}
-		end := endOfString(b, i)
-		if end < 0 {
-			return nil, nil, false
-		}
-		key := b[i+1 : end-1]
-		i = skipSpace(b, end)
-		if i >= len(b) || b[i] != ':' {
-			return nil, nil, false
-		}
-		i = skipSpace(b, i+1)
-		if string(key) == "vector_b64" {
-			keyAt := end - len(key) - 2
-			if i >= len(b) || b[i] != '"' {
-				return nil, nil, false
-			}
-			n := bytes.IndexByte(b[i+1:], '"')
-			if n < 0 {
-				return nil, nil, false
-			}
-			content = b[i+1 : i+1+n]
-			// Escapes and control characters (base64 skips CR and LF)
-			// are left to encoding/json.
-			if bytes.IndexByte(content, '\\') >= 0 ||
-				bytes.IndexByte(content, '\r') >= 0 || bytes.IndexByte(content, '\n') >= 0 {
-				return nil, nil, false
-			}
-			rest = make([]byte, 0, keyAt+len(`"":0`)+len(b)-(i+n+2))
-			rest = append(append(append(rest, b[:keyAt]...), `"":0`...), b[i+n+2:]...)
-			return rest, content, true
-		}
-		if i = skipValue(b, i); i < 0 {
-			return nil, nil, false
-		}
-		i = skipSpace(b, i)
-		if i >= len(b) || b[i] != ',' {
-			return nil, nil, false
-		}
-	}
-}
-
-func skipSpace(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\r' || b[i] == '\n') {
-		i++
-	}
-	return i
-}
-
-// endOfString returns the index just past the string that opens at b[i], or
-// -1 if it does not end.
-func endOfString(b []byte, i int) int {
-	for j := i + 1; ; {
-		n := bytes.IndexByte(b[j:], '"')
-		if n < 0 {
-			return -1
-		}
-		q := j + n
-		escapes := 0
-		for k := q - 1; k > i && b[k] == '\\'; k-- {
-			escapes++
-		}
-		if escapes%2 == 0 {
-			return q + 1
-		}
-		j = q + 1
-	}
-}
-
-// skipValue returns the index just past the value that starts at b[i], or
-// -1. It follows strings and nesting only; encoding/json checks the rest.
-func skipValue(b []byte, i int) int {
-	if i >= len(b) {
-		return -1
-	}
-	switch b[i] {
-	case '"':
-		return endOfString(b, i)
-	case '{', '[':
-		depth := 0
-		for i < len(b) {
-			switch b[i] {
-			case '"':
-				if i = endOfString(b, i); i < 0 {
-					return -1
-				}
-				continue
-			case '{', '[':
-				depth++
-			case '}', ']':
-				if depth--; depth == 0 {
-					return i + 1
-				}
-			}
-			i++
-		}
-		return -1
-	default:
-		for i < len(b) && bytes.IndexByte([]byte(",}] \t\r\n"), b[i]) < 0 {
-			i++
-		}
-		return i
-	}
+	return jsonscan.Replace(b, start, end, `"":0`), content, true
 }

@@ -225,6 +225,9 @@ func decodeBody(w http.ResponseWriter, r *http.Request, limit int64, v any) erro
 	if err != nil {
 		return err
 	}
+	if rec, ok := v.(*wireRecordIn); ok {
+		return decodeRecordIn(body, rec)
+	}
 	return decodeStrict(body, v)
 }
 

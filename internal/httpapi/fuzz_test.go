@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"reflect"
 	"testing"
 
 	"github.com/hippo-db/hippo/internal/engine"
@@ -80,14 +82,32 @@ func FuzzJSONVector(f *testing.F) {
 
 // FuzzRecordLine feeds arbitrary lines to the import decoder: it never
 // panics, and what it accepts has a valid id.
+//
+// It also checks that decodeRecordIn, which cuts "vector_b64" out before
+// encoding/json sees the line, answers exactly as decodeStrict alone does.
 func FuzzRecordLine(f *testing.F) {
 	f.Add([]byte(`{"id":"a","vector":[1,2],"metadata":{"k":"v"}}`))
 	f.Add([]byte(`{"id":"a","vector_b64":"AACAPw=="}`))
 	f.Add([]byte(`{"id":1}`))
+	f.Add([]byte(`{"id":"a","vector_b64":"AACAPw==","vector_b64":"AAAAAA=="}`))
+	f.Add([]byte(`{"id":"a","vector_b64":"AACAPw==","VECTOR_B64":null}`))
+	f.Add([]byte(`{"id":"a","vector_b64":"AACAPw==","vector":[1]}`))
+	f.Add([]byte(`{"id":"a","vector_b64":"AACAPw==","bogus":1}`))
+	f.Add([]byte(`{"id":"a","vector_b64":"AACAP"}`))
+	f.Add([]byte(`{"id":"a","vector_b64":""}`))
 	f.Fuzz(func(t *testing.T, line []byte) {
 		in, err := decodeRecordLine(line)
 		if err == nil && engine.ValidID(in.ID) != nil {
 			t.Fatalf("%q: accepted with invalid id %q", line, in.ID)
+		}
+		var whole wireRecordIn
+		wantErr := decodeStrict(line, &whole)
+		var want engine.RecordInput
+		if wantErr == nil {
+			want, wantErr = whole.toInput("")
+		}
+		if fmt.Sprint(err) != fmt.Sprint(wantErr) || !reflect.DeepEqual(in, want) {
+			t.Fatalf("%q:\ncut   %+v %v\nwhole %+v %v", line, in, err, want, wantErr)
 		}
 	})
 }

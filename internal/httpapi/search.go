@@ -41,7 +41,11 @@ type include struct{ metadata, text, vector bool }
 const defaultK = 10
 
 func (s *wireSearch) query() (*engine.Query, include, error) {
-	v, err := pickVector(s.Vector, s.VectorB64)
+	var b64 []byte
+	if s.VectorB64 != nil {
+		b64 = []byte(*s.VectorB64)
+	}
+	v, err := pickVector(s.Vector, b64)
 	if err != nil {
 		return nil, include{}, newError("invalid_argument", err.Error())
 	}

@@ -62,14 +62,16 @@ func (v jsonVector) MarshalJSON() ([]byte, error) {
 }
 
 // decodeVectorB64 decodes standard base64 of little-endian float32 values.
-func decodeVectorB64(s string) ([]float32, error) {
+func decodeVectorB64(s []byte) ([]float32, error) {
 	if base64.StdEncoding.DecodedLen(len(s)) > 4*engine.MaxDimension+3 {
 		return nil, fmt.Errorf("vector_b64 has more than %d elements", engine.MaxDimension)
 	}
-	raw, err := base64.StdEncoding.DecodeString(s)
+	raw := make([]byte, base64.StdEncoding.DecodedLen(len(s)))
+	n, err := base64.StdEncoding.Decode(raw, s)
 	if err != nil {
 		return nil, fmt.Errorf("vector_b64 is not valid base64: %v", err)
 	}
+	raw = raw[:n]
 	if len(raw)%4 != 0 {
 		return nil, fmt.Errorf("vector_b64 holds %d bytes, not a multiple of 4", len(raw))
 	}
@@ -80,13 +82,14 @@ func decodeVectorB64(s string) ([]float32, error) {
 	return out, nil
 }
 
-// pickVector returns the vector given either as "vector" or "vector_b64".
-func pickVector(plain jsonVector, b64 *string) ([]float32, error) {
+// pickVector returns the vector given either as "vector" or "vector_b64"
+// (b64 nil when absent).
+func pickVector(plain jsonVector, b64 []byte) ([]float32, error) {
 	switch {
 	case b64 != nil && plain != nil:
 		return nil, fmt.Errorf("give either vector or vector_b64, not both")
 	case b64 != nil:
-		return decodeVectorB64(*b64)
+		return decodeVectorB64(b64)
 	}
 	return plain, nil
 }

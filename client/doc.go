@@ -1,6 +1,7 @@
 /*
 Package client is the Go client for the Hippo vector database's HTTP API v1.
-It imports only the standard library.
+It imports only the standard library (and this module's internal/jsonscan,
+which imports only the standard library too).
 
 Create a Client once, with the server's address, and share it:
 

@@ -10,8 +10,8 @@ import (
 )
 
 // StringMember finds the first member named name of the JSON object b whose
-// value is a string without escapes or line breaks, and returns the range
-// b[start:end] of the member (name, colon and value) and the string's
+// value is a string without escapes or control characters, and returns the
+// range b[start:end] of the member (name, colon and value) and the string's
 // content. It walks only the members before it, with the lexical rules of
 // JSON (strings and their escapes, nesting); anything unexpected, a name
 // with escapes, or a value of another kind returns ok false.

@@ -144,9 +144,23 @@ func (h *MaxHeap) DrainSorted(dst []Candidate) []Candidate {
 	return dst
 }
 
-// Results empties the heap into results, nearest first: the answer of a
-// search that kept its k best in a MaxHeap.
-func (h *MaxHeap) Results() []Result {
+// Offer keeps c among the k best: it is pushed while h holds fewer than k,
+// and otherwise replaces the farthest if it is closer (by Less, so ties go
+// to the lower id).
+func (h *MaxHeap) Offer(c Candidate, k int) {
+	if len(*h) < k {
+		h.Push(c)
+	} else if c.Less((*h)[0]) {
+		h.ReplaceTop(c)
+	}
+}
+
+// Results empties the heap into the answer of a search that kept its best
+// candidates in it: the k nearest, nearest first.
+func (h *MaxHeap) Results(k int) []Result {
+	for len(*h) > k {
+		h.Pop()
+	}
 	out := make([]Result, len(*h))
 	for i := len(out) - 1; i >= 0; i-- {
 		c := h.Pop()

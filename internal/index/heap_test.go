@@ -132,12 +132,7 @@ func BenchmarkMaxHeapTopK(b *testing.B) {
 // topK keeps the k best of cs in h, as a search keeps its answer.
 func topK(h MaxHeap, cs []Candidate, k int) MaxHeap {
 	for _, c := range cs {
-		switch {
-		case len(h) < k:
-			h.Push(c)
-		case c.Less(h[0]):
-			h.ReplaceTop(c)
-		}
+		h.Offer(c, k)
 	}
 	return h
 }
@@ -147,9 +142,16 @@ func TestMaxHeapResults(t *testing.T) {
 	for i, d := range []float32{3, 1, 4, 1.5, 9} {
 		h.Push(Candidate{Dist: d, ID: uint32(i)})
 	}
-	got := h.Results()
+	got := h.Results(len(h))
 	want := []Result{{ID: 1, Distance: 1}, {ID: 3, Distance: 1.5}, {ID: 0, Distance: 3}, {ID: 2, Distance: 4}, {ID: 4, Distance: 9}}
 	if len(h) != 0 || !slices.Equal(got, want) {
 		t.Fatalf("results %v, heap left %v; want %v and empty", got, h, want)
+	}
+	// Results(k) keeps the k nearest of a heap that holds more.
+	for i, d := range []float32{3, 1, 4, 1.5, 9} {
+		h.Push(Candidate{Dist: d, ID: uint32(i)})
+	}
+	if got := h.Results(2); len(h) != 0 || !slices.Equal(got, want[:2]) {
+		t.Fatalf("results of 2: %v, heap left %v; want %v", got, h, want[:2])
 	}
 }

@@ -49,14 +49,7 @@ func (ix *Index) Search(q []float32, k, ef int, accept func(id uint32) bool) []R
 	}
 	s.seeds = append(s.seeds[:0], cur)
 	ix.searchLayer(s, q, ef, 0, true, accept)
-	for len(s.res) > k {
-		s.res.Pop()
-	}
-	out := make([]Result, len(s.res))
-	for i := len(out) - 1; i >= 0; i-- {
-		c := s.res.Pop()
-		out[i] = Result{ID: c.ID, Distance: c.Dist}
-	}
+	out := s.res.Results(k)
 	ix.putSearcher(s)
 	return out
 }
@@ -216,15 +209,9 @@ func (ix *Index) Scan(q []float32, k int, from, to uint32, accept func(id uint32
 		if c.state[slot].Load()&stateDeleted != 0 || (accept != nil && !accept(id)) {
 			continue
 		}
-		d := ix.distance(q, c.vectors[slot*ix.dim:(slot+1)*ix.dim])
-		switch {
-		case len(res) < k:
-			res.Push(index.Candidate{Dist: d, ID: id})
-		case d < res[0].Dist:
-			res.ReplaceTop(index.Candidate{Dist: d, ID: id})
-		}
+		res.Offer(index.Candidate{Dist: ix.distance(q, c.vectors[slot*ix.dim:(slot+1)*ix.dim]), ID: id}, k)
 	}
-	out := res.Results()
+	out := res.Results(k)
 	s.res = res
 	ix.putSearcher(s)
 	return out

@@ -72,14 +72,9 @@ func (ix *Index) searchQuantized(s *searcher, cs *codeSet, e uint64, q []float32
 		}
 		off := int(c.ID&ix.chunkMask) * ix.dim
 		d := ix.distance(q, dir[c.ID>>ix.chunkShift].vectors[off:off+ix.dim:off+ix.dim])
-		switch {
-		case len(res) < k:
-			res.Push(index.Candidate{Dist: d, ID: c.ID})
-		case d < res[0].Dist:
-			res.ReplaceTop(index.Candidate{Dist: d, ID: c.ID})
-		}
+		res.Offer(index.Candidate{Dist: d, ID: c.ID}, k)
 	}
-	out := res.Results()
+	out := res.Results(k)
 	s.res = res
 	return out
 }

@@ -44,12 +44,7 @@ func (ix *Index) Search(q []float32, k, nprobe int, accept func(id uint32) bool)
 		} else {
 			d = -vec.Dot(q, c)
 		}
-		switch {
-		case len(probe) < nprobe:
-			probe.Push(index.Candidate{Dist: d, ID: uint32(l)})
-		case d < probe[0].Dist:
-			probe.ReplaceTop(index.Candidate{Dist: d, ID: uint32(l)})
-		}
+		probe.Offer(index.Candidate{Dist: d, ID: uint32(l)}, nprobe)
 	}
 	s.probe = probe
 
@@ -101,19 +96,10 @@ func (ix *Index) Search(q []float32, k, nprobe int, accept func(id uint32) bool)
 		res = res[:0]
 		for _, c := range cands {
 			ch, slot := ix.node(c.ID)
-			d := ix.distance(q, ix.floats(ch, slot))
-			switch {
-			case len(res) < k:
-				res.Push(index.Candidate{Dist: d, ID: c.ID})
-			case (index.Candidate{Dist: d, ID: c.ID}).Less(res[0]):
-				res.ReplaceTop(index.Candidate{Dist: d, ID: c.ID})
-			}
+			res.Offer(index.Candidate{Dist: ix.distance(q, ix.floats(ch, slot)), ID: c.ID}, k)
 		}
 	}
-	for len(res) > k {
-		res.Pop()
-	}
-	out := res.Results()
+	out := res.Results(k)
 	s.res = res
 	return out
 }
@@ -162,15 +148,9 @@ func (ix *Index) scan(q []float32, k int, from, to uint32, accept func(uint32) b
 			v = s.vector
 			ix.decode(m, c.where[slot], v)
 		}
-		d := ix.distance(q, v)
-		switch {
-		case len(res) < k:
-			res.Push(index.Candidate{Dist: d, ID: id})
-		case d < res[0].Dist:
-			res.ReplaceTop(index.Candidate{Dist: d, ID: id})
-		}
+		res.Offer(index.Candidate{Dist: ix.distance(q, v), ID: id}, k)
 	}
-	out := res.Results()
+	out := res.Results(k)
 	s.res = res
 	return out
 }

@@ -19,9 +19,6 @@ import (
 // concurrent writers into one Commit, so they share the fsync.
 type Pebble struct {
 	db *pebble.DB
-	// withoutLog leaves the events out of commits; only BenchmarkCommit
-	// sets it, to measure what the change log costs a write.
-	withoutLog bool
 
 	mu struct {
 		sync.Mutex
@@ -131,9 +128,6 @@ func (s *Pebble) Commit(events []Event) error {
 			b.Delete(recordKey(e.Collection.ID, e.RecordID), nil)
 		default:
 			return fmt.Errorf("commit: unknown op %d", e.Op)
-		}
-		if s.withoutLog {
-			continue
 		}
 		buf, err = appendEvent(buf[:0], e)
 		if err != nil {

@@ -57,11 +57,12 @@ func (cw *CRCWriter) End(bw *bufio.Writer) error {
 
 // Header reads a snapshot header of size bytes that starts with magic and
 // ends with the CRC-32C of the rest, and checks both, so that its sizes can
-// be trusted.
+// be trusted. Errors are the reader's or wrap Corrupt; callers say which
+// snapshot.
 func (cr *CRCReader) Header(size int, magic string) ([]byte, error) {
 	head := make([]byte, size)
 	if err := cr.Full(head); err != nil {
-		return nil, fmt.Errorf("read snapshot header: %w", err)
+		return nil, err
 	}
 	if string(head[:len(magic)]) != magic {
 		return nil, fmt.Errorf("%w: bad magic %q", cr.Corrupt, head[:len(magic)])
@@ -78,7 +79,7 @@ func (cr *CRCReader) Trailer() error {
 	want := cr.CRC
 	var trailer [4]byte
 	if err := cr.Full(trailer[:]); err != nil {
-		return fmt.Errorf("read snapshot trailer: %w", err)
+		return err
 	}
 	if got := binary.LittleEndian.Uint32(trailer[:]); got != want {
 		return fmt.Errorf("%w: checksum %08x, want %08x", cr.Corrupt, got, want)

@@ -171,7 +171,7 @@ func Read(r io.Reader, distance func(a, b []float32) float32) (*Index, error) {
 	cr := &index.CRCReader{R: r, Corrupt: ErrCorrupt}
 	head, err := cr.Header(headerSize, snapshotMagic)
 	if err != nil {
-		return nil, fmt.Errorf("hnsw: %w", err)
+		return nil, fmt.Errorf("read hnsw snapshot header: %w", err)
 	}
 	le := binary.LittleEndian
 	if v := le.Uint32(head[8:]); v != snapshotVersion {
@@ -253,7 +253,7 @@ func Read(r io.Reader, distance func(a, b []float32) float32) (*Index, error) {
 		ix.count.Store(id + 1)
 	}
 	if err := cr.Trailer(); err != nil {
-		return nil, fmt.Errorf("hnsw: %w", err)
+		return nil, fmt.Errorf("read hnsw snapshot trailer: %w", err)
 	}
 	if err := ix.checkGraph(anyLinked, entryID, entryLevel); err != nil {
 		return nil, err

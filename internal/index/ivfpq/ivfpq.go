@@ -435,13 +435,10 @@ func (l *invList) add(id uint32, code []uint8, extra float32, m int) uint32 {
 		n = d.n.Load()
 	}
 	if d == nil || int(n) == len(d.ids) {
-		// Grow by half (at least 16 entries): the old arrays stay valid
-		// for readers that loaded them.
-		capacity := 16
-		if d != nil {
-			// A list reserved small (even for one entry) must still grow.
-			capacity = max(capacity, len(d.ids)+len(d.ids)/2)
-		}
+		// Grow by half, at least to 16 entries (a list reserved for one
+		// entry must still grow): the old arrays stay valid for readers
+		// that loaded them.
+		capacity := max(16, int(n)+int(n)/2)
 		g := &listData{ids: make([]uint32, capacity), codes: make([]uint8, capacity*m), extra: make([]float32, capacity)}
 		if d != nil {
 			copy(g.ids, d.ids[:n])

@@ -145,7 +145,7 @@ func Read(r io.Reader, distance func(a, b []float32) float32) (*Index, error) {
 	cr := &index.CRCReader{R: r, Corrupt: ErrCorrupt}
 	head, err := cr.Header(headerSize, snapshotMagic)
 	if err != nil {
-		return nil, fmt.Errorf("ivfpq: %w", err)
+		return nil, fmt.Errorf("read ivfpq snapshot header: %w", err)
 	}
 	le := binary.LittleEndian
 	word := func(i int) uint32 { return le.Uint32(head[8+4*i:]) }
@@ -236,7 +236,7 @@ func Read(r io.Reader, distance func(a, b []float32) float32) (*Index, error) {
 		}
 	}
 	if err := cr.Trailer(); err != nil {
-		return nil, fmt.Errorf("ivfpq: %w", err)
+		return nil, fmt.Errorf("read ivfpq snapshot trailer: %w", err)
 	}
 	// Chunks with nodes still to be appended or without a code need vector
 	// storage (such nodes carried their vectors, so only the last chunk's

@@ -90,7 +90,7 @@ func (c *conn) serve(base context.Context) {
 		if !c.srv.setIdle(c, false) {
 			return
 		}
-		head, err := c.peekHead()
+		head, err := c.peekHead(first)
 		if err != nil {
 			return
 		}
@@ -142,8 +142,9 @@ func (c *conn) setReadDeadline(d time.Duration) {
 // peekHead returns the buffered request head, through its empty line,
 // reading more as needed. A head too large for the buffer returns no error
 // and nil (net/http then takes the connection); a failed read, such as the
-// head timing out, returns the error.
-func (c *conn) peekHead() ([]byte, error) {
+// head timing out, returns the error. The first request's head keeps the
+// deadline set at accept.
+func (c *conn) peekHead(first bool) ([]byte, error) {
 	for waited := false; ; waited = true {
 		buf, _ := c.br.Peek(c.br.Buffered())
 		if i := bytes.Index(buf, []byte("\r\n\r\n")); i >= 0 {
@@ -152,7 +153,7 @@ func (c *conn) peekHead() ([]byte, error) {
 		if len(buf) == c.br.Size() {
 			return nil, nil
 		}
-		if !waited {
+		if !waited && !first {
 			// The head did not come whole: the rest of it has
 			// ReadHeaderTimeout. (A head that came whole needs no timer.)
 			c.setReadDeadline(c.srv.ReadHeaderTimeout)

@@ -337,16 +337,31 @@ func TestHandOffHTTP2(t *testing.T) {
 func TestTimeouts(t *testing.T) {
 	ts := newTestServer(t, func(s *Server) {
 		s.ReadHeaderTimeout = 200 * time.Millisecond
-		s.IdleTimeout = 300 * time.Millisecond
+		s.IdleTimeout = 2 * time.Second
 	})
-	// A head that never ends.
+	// A later request's head that never ends.
 	c, br := ts.dial(t)
+	roundTrip(t, c, br, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n")
 	io.WriteString(c, "GET /hello HTTP/1.1\r\nHost: x\r\n")
 	began := time.Now()
-	if _, err := br.ReadByte(); err != io.EOF || time.Since(began) > 3*time.Second {
+	if _, err := br.ReadByte(); err != io.EOF || time.Since(began) > time.Second {
 		t.Fatalf("stalled head: %v after %v, want EOF after about 200ms", err, time.Since(began))
 	}
+	// A first head whose first byte comes late has the time left since
+	// accept, not a new ReadHeaderTimeout.
+	ts = newTestServer(t, func(s *Server) { s.ReadHeaderTimeout = 500 * time.Millisecond })
+	c, br = ts.dial(t)
+	began = time.Now()
+	time.Sleep(450 * time.Millisecond)
+	io.WriteString(c, "G")
+	if _, err := br.ReadByte(); err != io.EOF || time.Since(began) > 750*time.Millisecond {
+		t.Fatalf("late first head: %v after %v, want EOF about 500ms after connecting", err, time.Since(began))
+	}
 	// An idle connection.
+	ts = newTestServer(t, func(s *Server) {
+		s.ReadHeaderTimeout = 200 * time.Millisecond
+		s.IdleTimeout = 300 * time.Millisecond
+	})
 	c, br = ts.dial(t)
 	roundTrip(t, c, br, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n")
 	began = time.Now()

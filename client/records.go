@@ -48,34 +48,43 @@ func (r *Record) UnmarshalJSON(b []byte) error {
 // decode decodes b into r. If lineErr is not nil, it also decodes into it the
 // "error" member of an error line, which ends a stream of records that
 // failed half-way.
+//
+// The "vector_b64" member is cut out first (cutVectorB64) and decoded apart;
+// when the rest does not decode, holds another member encoding/json would
+// take for "vector_b64" (of any case, even null), or the vector is not valid
+// base64, b is decoded whole, so that the answer is encoding/json's in every
+// case.
 func (r *Record) decode(b []byte, lineErr **errorBody) error {
 	type plain Record // without methods, so that decoding it does not recurse
-	wire := struct {
+	type wireRecord struct {
 		*plain
 		VectorB64 vectorB64Member `json:"vector_b64"`
 		Error     *errorBody      `json:"error"`
-	}{plain: (*plain)(r)}
-	*r = Record{}
-	rest, content, cut := cutVectorB64(b)
-	if cut {
-		b = rest
 	}
+	if rest, content, ok := cutVectorB64(b); ok {
+		*r = Record{}
+		wire := wireRecord{plain: (*plain)(r)}
+		if json.Unmarshal(rest, &wire) == nil && !wire.VectorB64.set {
+			if v, err := decodeVectorB64(content); err == nil {
+				if len(v) > 0 {
+					r.Vector = v
+				}
+				if lineErr != nil {
+					*lineErr = wire.Error
+				}
+				return nil
+			}
+		}
+	}
+	*r = Record{}
+	wire := wireRecord{plain: (*plain)(r)}
 	if err := json.Unmarshal(b, &wire); err != nil {
 		return err
 	}
 	if lineErr != nil {
 		*lineErr = wire.Error
 	}
-	if cut {
-		v, err := decodeVectorB64(content)
-		if err != nil {
-			return err
-		}
-		if !wire.VectorB64.set && len(v) > 0 {
-			r.Vector = v
-		}
-	}
-	if len(wire.VectorB64.v) > 0 { // the member, or a later one of the same name
+	if len(wire.VectorB64.v) > 0 {
 		r.Vector = wire.VectorB64.v
 	}
 	return nil

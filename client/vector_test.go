@@ -136,6 +136,7 @@ func FuzzRecordDecode(f *testing.F) {
 		`{"metadata":{"a":"}\"{"},"id":"b","vector_b64":"` + v + `"}`,
 		`{"id":"c","vector_b64":"` + v + `","vector_b64":null}`,
 		`{"id":"d","vector_b64":"` + v + `","VECTOR_B64":"AAAAAA=="}`,
+		`{"id":"d2","VECTOR_B64":"AAAAAA==","vector_b64":"` + v + `"}`,
 		`{"id":"e","vector_b64":"AAA","vector_b64":"` + v + `"}`,
 		`{"id":"f","vector":[1,2],"vector_b64":""}`,
 		`{"id":"g","vector_b64":"AAAA` + "\n" + `AAAA"}`,

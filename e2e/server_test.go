@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hippo-db/hippo/client"
 )
@@ -233,9 +234,14 @@ func TestServeRefusesBadSettings(t *testing.T) {
 		{[]string{"--log-level", "loud"}, "", "--log-level"},
 		{[]string{"extra"}, "", "unexpected argument"},
 	} {
-		cmd := exec.Command(binary, append([]string{"serve", "--data-dir", t.TempDir()}, tc.args...)...)
-		cmd.Env = append(os.Environ(), tc.env)
+		// A setting wrongly accepted starts a server: the timeout ends it.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		cmd := exec.CommandContext(ctx, binary, append([]string{"serve", "--data-dir", t.TempDir()}, tc.args...)...)
+		if tc.env != "" {
+			cmd.Env = append(os.Environ(), tc.env)
+		}
 		out, err := cmd.CombinedOutput()
+		cancel()
 		var exit *exec.ExitError
 		if !errors.As(err, &exit) || exit.ExitCode() != 2 || !strings.Contains(string(out), tc.want) {
 			t.Errorf("serve %v %s: %v\n%s", tc.args, tc.env, err, out)

@@ -138,12 +138,15 @@ func TestBufferedConn(t *testing.T) {
 		t.Fatal("a drained connection still holds its buffer")
 	}
 
-	// A read as large as the buffer goes straight to the socket.
+	// A read as large as the buffer goes straight to the socket: it can
+	// return more than the buffer holds, and leaves no buffer behind.
 	big := []byte(strings.Repeat("x", readBufSize+100))
-	go client.Write(big)
-	got := make([]byte, len(big))
-	if _, err := io.ReadFull(c, got); err != nil || string(got) != string(big) {
-		t.Fatalf("large read: %v", err)
+	if _, err := client.Write(big); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, len(big)+1)
+	if n, err := c.Read(got); err != nil || n != len(big) || string(got[:n]) != string(big) || c.buf != nil {
+		t.Fatalf("large read: %d bytes, %v, buffer held %v; want %d bytes straight from the socket", n, err, c.buf != nil, len(big))
 	}
 
 	// Deadlines give a timeout, as net.Conn's reads do, and no buffer.

@@ -218,17 +218,20 @@ var jsonTypes = []string{"application/json", "application/x-www-form-urlencoded"
 // decodeBody reads a JSON body of at most limit bytes into v, strictly:
 // unknown fields and trailing data are errors.
 func decodeBody(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
-	if err := checkContentType(r, jsonTypes...); err != nil {
-		return err
-	}
-	body, err := readBody(w, r, limit)
+	body, err := readJSONBody(w, r, limit)
 	if err != nil {
 		return err
 	}
-	if rec, ok := v.(*wireRecordIn); ok {
-		return decodeRecordIn(body, rec)
-	}
 	return decodeStrict(body, v)
+}
+
+// readJSONBody checks that the body is JSON and reads at most limit bytes
+// of it.
+func readJSONBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	if err := checkContentType(r, jsonTypes...); err != nil {
+		return nil, err
+	}
+	return readBody(w, r, limit)
 }
 
 // readBody reads the whole body, refusing more than limit bytes. With a

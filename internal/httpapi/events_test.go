@@ -257,19 +257,14 @@ func TestEventsHeartbeatCarriesPosition(t *testing.T) {
 		a := do(t, srv, "PUT", "/v1/collections/a/records/x"+strconv.Itoa(i), "", `{"vector":[1]}`)
 		last = strconv.FormatUint(uint64(a.body["seq"].(float64)), 10)
 	}
-	heartbeats := 0
+	// Read until a heartbeat carries the last event's id (sseMessages
+	// fails if the stream ends first).
 	sseMessages(t, r, func(m sseMessage) bool {
 		if m.data != "" {
 			t.Fatalf("an event the filter leaves out: %+v", m)
 		}
-		if m.comment {
-			heartbeats++
-		}
 		return m.id != last || !m.comment
 	})
-	if heartbeats == 0 {
-		t.Fatal("no heartbeat")
-	}
 	nd, _ := stream(t, srv, "/v1/events", nil)
 	if line, err := nd.ReadString('\n'); line != "\n" || err != nil {
 		t.Fatalf("NDJSON heartbeat: %q %v", line, err)

@@ -95,7 +95,11 @@ func (in *wireRecordIn) toInput(pathID string) (engine.RecordInput, error) {
 
 func (a *API) putRecord(w http.ResponseWriter, r *http.Request) {
 	var body wireRecordIn
-	if err := decodeBody(w, r, MaxRecordBodyBytes, &body); err != nil {
+	data, err := readJSONBody(w, r, MaxRecordBodyBytes)
+	if err == nil {
+		err = decodeRecordIn(data, &body)
+	}
+	if err != nil {
 		a.writeError(w, r, err)
 		return
 	}

@@ -64,7 +64,7 @@ func (o *FeedOptions) defaults() {
 // Repeats passes.
 type FeedReport struct {
 	Options   FeedOptions // with defaults filled in
-	Load      string      // /proc/loadavg when the run began
+	Load      string      // load averages when the run began
 	LoadEnd   string      // … and the load averages when it ended
 	Memory    []FeedMemory
 	Latency   []FeedLatency
@@ -155,9 +155,7 @@ func (wc *FeedWriteCost) ServerCost(i int) float64 {
 func RunFeed(opt FeedOptions, progress io.Writer) (*FeedReport, error) {
 	opt.defaults()
 	rep := &FeedReport{Options: opt}
-	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
-		rep.Load = strings.TrimSpace(string(b))
-	}
+	rep.Load = loadAverage()
 	// Over HTTP/1.1 each subscriber is a connection, and so a file in this
 	// process and in the server, which inherits the limit.
 	if err := raiseFileLimit(opt.Subscribers + 1000); err != nil {

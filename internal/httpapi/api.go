@@ -4,6 +4,7 @@ package httpapi
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -84,12 +85,12 @@ type Options struct {
 
 // API is the HTTP handler of Hippo's API. It is safe for concurrent use.
 type API struct {
-	engine    *engine.Engine
-	log       *slog.Logger
-	mux       *http.ServeMux
-	routes    []Route
-	heartbeat time.Duration
-	// heartbeats is the tick of idle event streams, every heartbeat.
+	engine *engine.Engine
+	log    *slog.Logger
+	mux    *http.ServeMux
+	routes []Route
+	// heartbeats is the tick of idle event streams; its interval is also
+	// the WebSocket's ping interval.
 	heartbeats heartbeat
 	// closing is cancelled by Shutdown: streams end so the server can stop.
 	closing  context.Context
@@ -99,14 +100,11 @@ type API struct {
 
 // New returns the API over e.
 func New(e *engine.Engine, opts Options) *API {
-	a := &API{engine: e, log: opts.Logger, mux: http.NewServeMux(), heartbeat: opts.Heartbeat}
+	a := &API{engine: e, log: opts.Logger, mux: http.NewServeMux()}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
 	}
-	if a.heartbeat <= 0 {
-		a.heartbeat = defaultHeartbeat
-	}
-	a.heartbeats.interval = a.heartbeat
+	a.heartbeats.init(cmp.Or(max(opts.Heartbeat, 0), defaultHeartbeat))
 	a.closing, a.shutdown = context.WithCancel(context.Background())
 	a.routes = []Route{
 		{"GET", "/healthz", ClassRead, a.healthz},

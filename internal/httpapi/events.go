@@ -355,12 +355,20 @@ func (o *eventWriter) flush() error {
 // from, instead of a timer each. Its timer runs only while streams are open.
 type heartbeat struct {
 	interval time.Duration
-	mu       struct {
+	// ch is closed at the next tick; streams load it on every wake-up,
+	// without the lock.
+	ch atomic.Pointer[chan struct{}]
+	mu struct {
 		sync.Mutex
 		streams int
-		ch      chan struct{} // closed at the next tick
-		timer   *time.Timer   // nil while no stream is open
+		timer   *time.Timer // nil while no stream is open
 	}
+}
+
+func (h *heartbeat) init(interval time.Duration) {
+	h.interval = interval
+	ch := make(chan struct{})
+	h.ch.Store(&ch)
 }
 
 func (h *heartbeat) join() {
@@ -368,7 +376,6 @@ func (h *heartbeat) join() {
 	defer h.mu.Unlock()
 	h.mu.streams++
 	if h.mu.timer == nil {
-		h.mu.ch = make(chan struct{})
 		h.mu.timer = time.AfterFunc(h.interval, h.fire)
 	}
 }
@@ -380,17 +387,13 @@ func (h *heartbeat) leave() {
 }
 
 // tick returns a channel closed at the next tick.
-func (h *heartbeat) tick() <-chan struct{} {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.mu.ch
-}
+func (h *heartbeat) tick() <-chan struct{} { return *h.ch.Load() }
 
 func (h *heartbeat) fire() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	close(h.mu.ch)
-	h.mu.ch = make(chan struct{})
+	next := make(chan struct{})
+	close(*h.ch.Swap(&next))
 	if h.mu.streams > 0 {
 		h.mu.timer.Reset(h.interval)
 	} else {

@@ -861,7 +861,7 @@ func (s *wsSession) writeLoop() {
 // slow.)
 func (s *wsSession) pingLoop() {
 	defer s.wg.Done()
-	t := time.NewTicker(s.api.heartbeat)
+	t := time.NewTicker(s.api.heartbeats.interval)
 	defer t.Stop()
 	for {
 		select {
@@ -869,7 +869,7 @@ func (s *wsSession) pingLoop() {
 			return
 		case <-t.C:
 		}
-		if s.out.idleFor() < s.api.heartbeat {
+		if s.out.idleFor() < s.api.heartbeats.interval {
 			continue
 		}
 		// Not derived from s.ctx, for the same reason as in writeLoop.

@@ -449,20 +449,24 @@ func (s *Subscription) catchUp(last uint64, max int) ([]*Entry, error) {
 	h := s.hub
 	var out []*Entry
 	scanned := 0
-	for s.pos < last && len(out) < max && scanned < 64*max {
+	more := func() bool { return s.pos < last && len(out) < max && scanned < 64*max }
+	take := func(e *Entry) {
+		s.pos++
+		scanned++
+		if s.filter.admits(e.Event) {
+			out = append(out, e)
+		}
+	}
+	for more() {
 		h.mu.Lock()
-		for s.pos < last && len(out) < max && scanned < 64*max {
+		for more() {
 			e := h.mu.history[(s.pos+1)%historySize]
 			if e == nil || e.Seq() != s.pos+1 {
 				break
 			}
-			s.pos++
-			scanned++
-			if s.filter.admits(e.Event) {
-				out = append(out, e)
-			}
+			take(e)
 		}
-		if s.pos >= last || len(out) == max || scanned >= 64*max {
+		if !more() {
 			h.mu.Unlock()
 			break
 		}
@@ -476,12 +480,12 @@ func (s *Subscription) catchUp(last uint64, max int) ([]*Entry, error) {
 		loading := make(chan struct{})
 		h.mu.loading[from] = loading
 		h.mu.Unlock()
-		n, err := h.loadHistory(from, last)
+		batch, err := h.loadHistory(from, last)
 		h.mu.Lock()
 		delete(h.mu.loading, from)
 		close(loading)
 		h.mu.Unlock()
-		if err != nil || n == 0 {
+		if err != nil || len(batch) == 0 {
 			if len(out) > 0 {
 				// The position has moved past these: deliver them; the
 				// next call meets the error again.
@@ -491,7 +495,7 @@ func (s *Subscription) catchUp(last uint64, max int) ([]*Entry, error) {
 		if err != nil {
 			return nil, err
 		}
-		if n == 0 {
+		if len(batch) == 0 {
 			// The log holds nothing from the position on although the
 			// hub has read further: retention trimmed what this
 			// subscriber needed.
@@ -501,24 +505,31 @@ func (s *Subscription) catchUp(last uint64, max int) ([]*Entry, error) {
 			}
 			return nil, &GapError{Requested: from, Oldest: oldest}
 		}
+		// Take from this batch directly: other subscribers' loads may
+		// already have replaced it in the history.
+		for _, e := range batch {
+			if !more() {
+				break
+			}
+			take(e)
+		}
 	}
 	return out, nil // empty when nothing in this stretch was admitted; Poll loops
 }
 
 // loadHistory reads up to historyBatch events from seq `from` on, and not
-// past `last`, from the log into the history, and returns how many.
-func (h *Hub) loadHistory(from, last uint64) (int, error) {
+// past `last`, from the log into the history, and returns them.
+func (h *Hub) loadHistory(from, last uint64) ([]*Entry, error) {
 	batch := make([]*Entry, 0, min(historyBatch, last-from+1))
 	for ev, err := range h.src.Events(from) {
 		if err != nil {
-			return 0, err
+			return nil, err
 		}
 		if want := from + uint64(len(batch)); ev.Seq != want {
 			if len(batch) > 0 {
 				break // trimmed meanwhile: the next call finds the gap
 			}
-			oldest := ev.Seq
-			return 0, &GapError{Requested: want, Oldest: oldest}
+			return nil, &GapError{Requested: want, Oldest: ev.Seq}
 		}
 		if ev.Seq > last {
 			break
@@ -533,5 +544,5 @@ func (h *Hub) loadHistory(from, last uint64) (int, error) {
 		h.mu.history[e.Seq()%historySize] = e
 	}
 	h.mu.Unlock()
-	return len(batch), nil
+	return batch, nil
 }

@@ -254,6 +254,48 @@ func TestCatchUpIsShared(t *testing.T) {
 	}
 }
 
+// Subscribers catching up at once from positions farther apart than the
+// shared history holds each get every event, in order: one's batch is not
+// lost when another's load replaces it in the history.
+func TestManyCatchUpsAtOnce(t *testing.T) {
+	l := newLog(t)
+	start := l.seq
+	for i := range 3 * historySize {
+		l.upsert(l.coll, fmt.Sprint("r", i))
+	}
+	h := New(l.store, l.seq, 16)
+	defer h.Close()
+	var wg sync.WaitGroup
+	for i := range 8 {
+		from := start + uint64(i*historySize/3)
+		sub, err := h.Subscribe(from, Filter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Go(func() {
+			defer sub.Close()
+			want := from + 1
+			for want <= l.seq {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				es, err := sub.Next(ctx, 50)
+				cancel()
+				if err != nil {
+					t.Errorf("from %d, at %d: %v", from, want, err)
+					return
+				}
+				for _, e := range es {
+					if e.Seq() != want {
+						t.Errorf("from %d: got seq %d, want %d", from, e.Seq(), want)
+						return
+					}
+					want++
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
 // fakeLog is an in-memory Source for tests that run in a synctest bubble.
 type fakeLog struct {
 	mu     sync.Mutex

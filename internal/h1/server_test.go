@@ -236,6 +236,7 @@ func TestLeanClosesConnection(t *testing.T) {
 		{"bad host", "GET /hello HTTP/1.1\r\nHost: a b\r\n\r\n", "400"},
 		{"two hosts", "GET /hello HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", "400"},
 		{"bad header", "GET /hello HTTP/1.1\r\nHost: x\r\nBad Name: v\r\n\r\n", "400"},
+		{"bad header value", "GET /hello HTTP/1.1\r\nHost: x\r\nX: a\x01b\r\n\r\n", "400"},
 		{"short answer", "GET /short HTTP/1.1\r\nHost: x\r\n\r\n", "200"},
 		{"large unread body", "POST /ignore HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n" + strings.Repeat("x", 1000000), "202"},
 	} {

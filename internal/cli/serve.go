@@ -278,16 +278,9 @@ func run(cfg serveConfig, log *slog.Logger) error {
 		servers[i] = srv
 		if l.cert == nil {
 			// Plain HTTP/1.1 requests are served by package h1, which
-			// hands the rest (HTTP/2, streams, upgrades) to srv.
-			servers[i] = &h1.Server{
-				Handler:           api,
-				Fallback:          srv,
-				Lean:              api.Lean,
-				ConnContext:       l.connContext,
-				ReadHeaderTimeout: cfg.readHeaderTimeout,
-				IdleTimeout:       cfg.idleTimeout,
-				ErrorLog:          srv.ErrorLog,
-			}
+			// hands the rest (HTTP/2, streams, upgrades) to srv, whose
+			// settings it shares.
+			servers[i] = &h1.Server{Fallback: srv, Lean: api.Lean}
 		}
 		sp := &l.policy.Spec
 		needKeys = needKeys || sp.Auth == auth.AuthKey

@@ -63,8 +63,8 @@ func (c *conn) serve(base context.Context) {
 		c.dropWriter()
 	}()
 	ctx := base
-	if c.srv.ConnContext != nil {
-		ctx = c.srv.ConnContext(ctx, c.rwc)
+	if c.srv.Fallback.ConnContext != nil {
+		ctx = c.srv.Fallback.ConnContext(ctx, c.rwc)
 	}
 	if a := c.rwc.RemoteAddr(); a != nil {
 		c.remote = a.String()
@@ -79,10 +79,10 @@ func (c *conn) serve(base context.Context) {
 		// A new connection has ReadHeaderTimeout to send its first head, as
 		// under net/http: a client that connects and stays silent does not
 		// get the idle timeout meant for kept-alive connections.
-		if first && c.srv.ReadHeaderTimeout > 0 {
-			c.setReadDeadline(c.srv.ReadHeaderTimeout)
+		if first && c.srv.Fallback.ReadHeaderTimeout > 0 {
+			c.setReadDeadline(c.srv.Fallback.ReadHeaderTimeout)
 		} else {
-			c.setReadDeadline(c.srv.IdleTimeout)
+			c.setReadDeadline(c.srv.Fallback.IdleTimeout)
 		}
 		if _, err := c.br.Peek(1); err != nil {
 			return
@@ -156,7 +156,7 @@ func (c *conn) peekHead(first bool) ([]byte, error) {
 		if !waited && !first {
 			// The head did not come whole: the rest of it has
 			// ReadHeaderTimeout. (A head that came whole needs no timer.)
-			c.setReadDeadline(c.srv.ReadHeaderTimeout)
+			c.setReadDeadline(c.srv.Fallback.ReadHeaderTimeout)
 		}
 		if _, err := c.br.Peek(len(buf) + 1); err != nil {
 			return nil, err
@@ -259,14 +259,14 @@ func (c *conn) serveRequest(base context.Context, req *http.Request) (keep bool)
 			c.logf("h1: panic serving %s %s: %v\n%s", req.Method, req.URL.Path, v, buf)
 		}
 	}()
-	c.srv.Handler.ServeHTTP(w, req)
+	c.srv.Fallback.Handler.ServeHTTP(w, req)
 	cancel()
 	whole := w.finish()
 	c.rwc.SetWriteDeadline(time.Time{})
 	// Read what is left of the request body, within reason, so that the
 	// next request can be read.
 	if req.Body != nil && req.Body != http.NoBody {
-		c.setReadDeadline(max(c.srv.ReadHeaderTimeout, time.Second))
+		c.setReadDeadline(max(c.srv.Fallback.ReadHeaderTimeout, time.Second))
 		n, err := io.CopyN(io.Discard, req.Body, maxDrain+1)
 		if err != io.EOF || n > maxDrain {
 			c.unread = true
@@ -277,7 +277,7 @@ func (c *conn) serveRequest(base context.Context, req *http.Request) (keep bool)
 }
 
 func (c *conn) logf(format string, args ...any) {
-	if l := c.srv.ErrorLog; l != nil {
+	if l := c.srv.Fallback.ErrorLog; l != nil {
 		l.Printf(format, args...)
 	} else {
 		log.Printf(format, args...)

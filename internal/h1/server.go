@@ -23,7 +23,6 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"log"
 	"net"
 	"net/http"
 	"sync"
@@ -43,25 +42,20 @@ const (
 
 // Server serves the connections of one listener.
 type Server struct {
-	// Handler answers the requests served on the lean path.
-	Handler http.Handler
-	// Fallback serves the connections handed over. Its Handler should be
-	// Handler; its ConnContext is called with the connection as accepted
-	// (see NetConn). Shutdown shuts it down too.
+	// Fallback serves the connections handed over, and its settings are
+	// the lean path's too: Handler answers the requests; ConnContext, if
+	// set, derives each connection's base context (a connection handed
+	// over is wrapped, with a NetConn method that returns it as accepted,
+	// as tls.Conn has); ReadHeaderTimeout bounds reading a new
+	// connection's first request head, and a later head once its first
+	// byte has arrived; IdleTimeout bounds the wait for the next request
+	// (zero: no limit); ErrorLog receives handler panics. Shutdown shuts
+	// it down too.
 	Fallback *http.Server
 	// Lean reports whether a request for method and path (without query)
 	// may be served on the lean path: a request with a bounded body and a
 	// bounded answer that needs no notice of the client going away.
 	Lean func(method, path string) bool
-	// ConnContext, if set, derives each connection's base context.
-	ConnContext func(ctx context.Context, c net.Conn) context.Context
-	// ReadHeaderTimeout bounds reading a new connection's first request
-	// head, and a later head once its first byte has arrived; IdleTimeout
-	// bounds the wait for the next request. Zero means no limit.
-	ReadHeaderTimeout time.Duration
-	IdleTimeout       time.Duration
-	// ErrorLog receives handler panics; nil means the log package.
-	ErrorLog *log.Logger
 
 	mu       sync.Mutex
 	listener net.Listener
@@ -84,17 +78,9 @@ func (s *Server) Serve(l net.Listener) error {
 	s.conns = make(map[*conn]struct{})
 	s.mu.Unlock()
 
-	fallback := s.Fallback
-	connContext := fallback.ConnContext
-	fallback.ConnContext = func(ctx context.Context, c net.Conn) context.Context {
-		if connContext == nil {
-			return ctx
-		}
-		return connContext(ctx, NetConn(c))
-	}
-	go fallback.Serve(s.handoff)
+	go s.Fallback.Serve(s.handoff)
 
-	base := context.WithValue(context.Background(), http.ServerContextKey, fallback)
+	base := context.WithValue(context.Background(), http.ServerContextKey, s.Fallback)
 	var backoff time.Duration
 	for {
 		rwc, err := l.Accept()
@@ -196,15 +182,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		err = ferr
 	}
 	return err
-}
-
-// NetConn returns the connection as accepted from the listener, under the
-// buffering of a connection handed over to the fallback server.
-func NetConn(c net.Conn) net.Conn {
-	if h, ok := c.(*handedConn); ok {
-		return h.Conn
-	}
-	return c
 }
 
 // handedConn is a connection handed to the fallback server: its reads start

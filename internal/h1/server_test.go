@@ -81,17 +81,16 @@ func newTestServer(t testing.TB, tweak func(*Server)) *testServer {
 	protocols.SetHTTP1(true)
 	protocols.SetUnencryptedHTTP2(true)
 	connContext := func(ctx context.Context, c net.Conn) context.Context {
+		if w, ok := c.(interface{ NetConn() net.Conn }); ok {
+			c = w.NetConn()
+		}
 		_, unix := c.(*net.UnixConn)
 		return context.WithValue(ctx, peerKey{}, unix)
 	}
 	ts.srv = &Server{
-		Handler:           handler,
-		Fallback:          &http.Server{Handler: handler, Protocols: &protocols, ConnContext: connContext, ErrorLog: log.New(io.Discard, "", 0)},
-		Lean:              func(method, path string) bool { return path != "/stream" },
-		ConnContext:       connContext,
-		ReadHeaderTimeout: 2 * time.Second,
-		IdleTimeout:       5 * time.Second,
-		ErrorLog:          log.New(io.Discard, "", 0),
+		Fallback: &http.Server{Handler: handler, Protocols: &protocols, ConnContext: connContext,
+			ReadHeaderTimeout: 2 * time.Second, IdleTimeout: 5 * time.Second, ErrorLog: log.New(io.Discard, "", 0)},
+		Lean: func(method, path string) bool { return path != "/stream" },
 	}
 	if tweak != nil {
 		tweak(ts.srv)
@@ -114,7 +113,8 @@ func newTestServer(t testing.TB, tweak func(*Server)) *testServer {
 	return ts
 }
 
-// peerKey marks whether ConnContext saw the *net.UnixConn itself.
+// peerKey marks whether ConnContext found the *net.UnixConn, under the
+// wrapping of a connection handed over.
 type peerKey struct{}
 
 func (ts *testServer) dial(t testing.TB) (net.Conn, *bufio.Reader) {
@@ -337,8 +337,8 @@ func TestHandOffHTTP2(t *testing.T) {
 
 func TestTimeouts(t *testing.T) {
 	ts := newTestServer(t, func(s *Server) {
-		s.ReadHeaderTimeout = 200 * time.Millisecond
-		s.IdleTimeout = 2 * time.Second
+		s.Fallback.ReadHeaderTimeout = 200 * time.Millisecond
+		s.Fallback.IdleTimeout = 2 * time.Second
 	})
 	// A later request's head that never ends.
 	c, br := ts.dial(t)
@@ -350,7 +350,7 @@ func TestTimeouts(t *testing.T) {
 	}
 	// A first head whose first byte comes late has the time left since
 	// accept, not a new ReadHeaderTimeout.
-	ts = newTestServer(t, func(s *Server) { s.ReadHeaderTimeout = 500 * time.Millisecond })
+	ts = newTestServer(t, func(s *Server) { s.Fallback.ReadHeaderTimeout = 500 * time.Millisecond })
 	c, br = ts.dial(t)
 	began = time.Now()
 	time.Sleep(450 * time.Millisecond)
@@ -360,8 +360,8 @@ func TestTimeouts(t *testing.T) {
 	}
 	// An idle connection.
 	ts = newTestServer(t, func(s *Server) {
-		s.ReadHeaderTimeout = 200 * time.Millisecond
-		s.IdleTimeout = 300 * time.Millisecond
+		s.Fallback.ReadHeaderTimeout = 200 * time.Millisecond
+		s.Fallback.IdleTimeout = 300 * time.Millisecond
 	})
 	c, br = ts.dial(t)
 	roundTrip(t, c, br, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -376,8 +376,8 @@ func TestTimeouts(t *testing.T) {
 // connections.
 func TestSilentConnection(t *testing.T) {
 	ts := newTestServer(t, func(s *Server) {
-		s.ReadHeaderTimeout = 200 * time.Millisecond
-		s.IdleTimeout = time.Minute
+		s.Fallback.ReadHeaderTimeout = 200 * time.Millisecond
+		s.Fallback.IdleTimeout = time.Minute
 	})
 	_, br := ts.dial(t)
 	began := time.Now()
@@ -425,7 +425,7 @@ func FuzzConn(f *testing.F) {
 	} {
 		f.Add([]byte(seed))
 	}
-	ts := newTestServer(f, func(s *Server) { s.ReadHeaderTimeout = time.Second })
+	ts := newTestServer(f, func(s *Server) { s.Fallback.ReadHeaderTimeout = time.Second })
 	f.Fuzz(func(t *testing.T, in []byte) {
 		c, err := net.Dial("unix", ts.addr)
 		if err != nil {

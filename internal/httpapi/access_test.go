@@ -431,9 +431,9 @@ func TestSecurityHeadersAndCORS(t *testing.T) {
 // serveListener serves a on a real socket with the identity of the
 // listener spec (a --listen value; PATH stands for a fresh socket path), as
 // hippo serve does: plain HTTP/1.1 requests on package h1's lean path, the
-// rest handed to net/http. configure may set the servers' timeouts. It
+// rest handed to net/http. configure may set the server's timeouts. It
 // returns a keep-alive client, the base URL and the socket's address.
-func serveListener(tb testing.TB, a *API, spec string, configure func(*h1.Server)) (*http.Client, string, string) {
+func serveListener(tb testing.TB, a *API, spec string, configure func(*http.Server)) (*http.Client, string, string) {
 	tb.Helper()
 	spec = strings.ReplaceAll(spec, "PATH", filepath.Join(tb.TempDir(), "s.sock"))
 	sp, err := auth.ParseListener(spec)
@@ -448,13 +448,10 @@ func serveListener(tb testing.TB, a *API, spec string, configure func(*h1.Server
 	connContext := func(ctx context.Context, c net.Conn) context.Context {
 		return auth.WithConn(ctx, &auth.Conn{Listener: policy, Peer: auth.PeerOf(c)})
 	}
-	srv := &h1.Server{Handler: a, Lean: a.Lean, ConnContext: connContext,
-		Fallback: &http.Server{Handler: a, ConnContext: connContext}}
+	srv := &h1.Server{Lean: a.Lean, Fallback: &http.Server{Handler: a, ConnContext: connContext}}
 	if configure != nil {
-		configure(srv)
+		configure(srv.Fallback)
 	}
-	srv.Fallback.ReadHeaderTimeout = srv.ReadHeaderTimeout
-	srv.Fallback.IdleTimeout = srv.IdleTimeout
 	go srv.Serve(l)
 	tb.Cleanup(func() { srv.Close() })
 	tr := &http.Transport{MaxIdleConnsPerHost: 64}
@@ -472,7 +469,7 @@ func serveListener(tb testing.TB, a *API, spec string, configure func(*h1.Server
 
 // serveUnix serves a on a Unix socket (serveListener) with a listener of
 // the given options, and returns a client and the socket's path.
-func serveUnix(t *testing.T, a *API, options string, configure func(*h1.Server)) (*http.Client, string) {
+func serveUnix(t *testing.T, a *API, options string, configure func(*http.Server)) (*http.Client, string) {
 	hc, _, path := serveListener(t, a, "unix:PATH?"+options, configure)
 	return hc, path
 }
@@ -522,7 +519,7 @@ func TestPeerCredentials(t *testing.T) {
 func TestSlowLoris(t *testing.T) {
 	a, _, _ := newAccessAPI(t, Options{}, auth.KeyringOptions{})
 	const headerTimeout = 500 * time.Millisecond
-	hc, path := serveUnix(t, a, "class=read", func(s *h1.Server) { s.ReadHeaderTimeout = headerTimeout })
+	hc, path := serveUnix(t, a, "class=read", func(s *http.Server) { s.ReadHeaderTimeout = headerTimeout })
 	const n = 200
 	closed := make(chan time.Duration, n)
 	began := time.Now()

@@ -83,8 +83,9 @@ func FuzzJSONVector(f *testing.F) {
 // FuzzRecordLine feeds arbitrary lines to the import decoder: it never
 // panics, and what it accepts has a valid id.
 //
-// It also checks that decodeRecordIn, which cuts "vector_b64" out before
-// encoding/json sees the line, answers exactly as decodeStrict alone does.
+// It also checks that decodeCutVector, which cuts "vector_b64" out before
+// encoding/json sees the line, answers exactly as decodeStrict alone does,
+// for a record and for a search (the same line read as either).
 func FuzzRecordLine(f *testing.F) {
 	f.Add([]byte(`{"id":"a","vector":[1,2],"metadata":{"k":"v"}}`))
 	f.Add([]byte(`{"id":"a","vector_b64":"AACAPw=="}`))
@@ -95,6 +96,9 @@ func FuzzRecordLine(f *testing.F) {
 	f.Add([]byte(`{"id":"a","vector_b64":"AACAPw==","bogus":1}`))
 	f.Add([]byte(`{"id":"a","vector_b64":"AACAP"}`))
 	f.Add([]byte(`{"id":"a","vector_b64":""}`))
+	f.Add([]byte(`{"VECTOR_B64":"AAAAAA==","vector_b64":"AACAPw==","k":3}`))
+	f.Add([]byte(`{"vector_b64":5}`))
+	f.Add([]byte(`{"vector_b64":"AACAPw==","filter":{"label":{"$in":[1,2]}},"k":2}`))
 	f.Fuzz(func(t *testing.T, line []byte) {
 		in, err := decodeRecordLine(line)
 		if err == nil && engine.ValidID(in.ID) != nil {
@@ -108,6 +112,20 @@ func FuzzRecordLine(f *testing.F) {
 		}
 		if fmt.Sprint(err) != fmt.Sprint(wantErr) || !reflect.DeepEqual(in, want) {
 			t.Fatalf("%q:\ncut   %+v %v\nwhole %+v %v", line, in, err, want, wantErr)
+		}
+
+		query := func(decode func([]byte, *wireSearch) error) (*engine.Query, error) {
+			var s wireSearch
+			if err := decode(line, &s); err != nil {
+				return nil, err
+			}
+			q, _, err := s.query()
+			return q, err
+		}
+		q, err := query(decodeCutVector)
+		wantQ, wantErr := query(func(b []byte, s *wireSearch) error { return decodeStrict(b, s) })
+		if fmt.Sprint(err) != fmt.Sprint(wantErr) || !reflect.DeepEqual(q, wantQ) {
+			t.Fatalf("%q as a search:\ncut   %+v %v\nwhole %+v %v", line, q, err, wantQ, wantErr)
 		}
 	})
 }

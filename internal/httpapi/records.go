@@ -13,7 +13,6 @@ import (
 	"strconv"
 
 	"github.com/hippo-db/hippo/internal/engine"
-	"github.com/hippo-db/hippo/internal/jsonscan"
 	"github.com/hippo-db/hippo/internal/wire"
 )
 
@@ -22,50 +21,15 @@ import (
 type wireRecordIn struct {
 	ID        *string         `json:"id"`
 	Vector    jsonVector      `json:"vector"`
-	VectorB64 *string         `json:"vector_b64"`
+	VectorB64 vectorB64Field  `json:"vector_b64"`
 	Text      string          `json:"text"`
 	Metadata  json.RawMessage `json:"metadata"`
 	CreatedAt json.RawMessage `json:"created_at"`
 	UpdatedAt json.RawMessage `json:"updated_at"`
 	Seq       json.RawMessage `json:"seq"`
-
-	// cutB64 is the content of "vector_b64" when decodeRecordIn cut it out
-	// of the input (VectorB64 is then nil). It points into the input.
-	cutB64 []byte
 }
 
-// decodeRecordIn decodes one record's JSON object, as decodeStrict does,
-// with its "vector_b64" string cut out by jsonscan and left in the input
-// rather than scanned twice and copied by encoding/json (a 784-dimension
-// vector is 4 KiB of base64 in a line of about 4.2 KiB). The member is
-// replaced by a marker; a document decodeStrict refuses, one with another
-// member that encoding/json would take for "vector_b64" (of any case, even
-// null), or one that had a marker of its own, is decoded again whole, so
-// the answer is decodeStrict's in every case.
-func decodeRecordIn(data []byte, body *wireRecordIn) error {
-	if start, end, content, ok := jsonscan.StringMember(data, "vector_b64"); ok {
-		var cut struct {
-			wireRecordIn
-			VectorB64 counted `json:"vector_b64"` // shadows the embedded field
-			Marker    counted `json:"#cut"`
-		}
-		err := decodeStrict(jsonscan.Replace(data, start, end, `"#cut":0`), &cut)
-		if err == nil && cut.VectorB64 == 0 && cut.Marker == 1 {
-			*body = cut.wireRecordIn
-			body.cutB64 = content
-			return nil
-		}
-	}
-	return decodeStrict(data, body)
-}
-
-// counted counts the members decoded into it, null included.
-type counted int
-
-func (c *counted) UnmarshalJSON([]byte) error {
-	*c++
-	return nil
-}
+func (in *wireRecordIn) vectorB64() *vectorB64Field { return &in.VectorB64 }
 
 // toInput converts to the engine's form. pathID, if not empty, is the id from
 // the URL, which a body id must match.
@@ -82,11 +46,7 @@ func (in *wireRecordIn) toInput(pathID string) (engine.RecordInput, error) {
 	if err := engine.ValidID(id); err != nil {
 		return engine.RecordInput{}, err
 	}
-	b64 := in.cutB64
-	if in.VectorB64 != nil {
-		b64 = []byte(*in.VectorB64)
-	}
-	v, err := pickVector(in.Vector, b64)
+	v, err := pickVector(in.Vector, in.VectorB64.b64)
 	if err != nil {
 		return engine.RecordInput{}, newError("invalid_argument", fmt.Sprintf("record %q: %v", id, err))
 	}
@@ -95,11 +55,7 @@ func (in *wireRecordIn) toInput(pathID string) (engine.RecordInput, error) {
 
 func (a *API) putRecord(w http.ResponseWriter, r *http.Request) {
 	var body wireRecordIn
-	data, err := readJSONBody(w, r, MaxRecordBodyBytes)
-	if err == nil {
-		err = decodeRecordIn(data, &body)
-	}
-	if err != nil {
+	if err := decodeVectorBody(w, r, MaxRecordBodyBytes, &body); err != nil {
 		a.writeError(w, r, err)
 		return
 	}
@@ -451,7 +407,7 @@ func (a *API) importRecords(w http.ResponseWriter, r *http.Request) {
 
 func decodeRecordLine(line []byte) (engine.RecordInput, error) {
 	var body wireRecordIn
-	if err := decodeRecordIn(line, &body); err != nil {
+	if err := decodeCutVector(line, &body); err != nil {
 		return engine.RecordInput{}, err
 	}
 	return body.toInput("")

@@ -14,12 +14,14 @@ import (
 
 type wireSearch struct {
 	Vector    jsonVector      `json:"vector"`
-	VectorB64 *string         `json:"vector_b64"`
+	VectorB64 vectorB64Field  `json:"vector_b64"`
 	K         *int            `json:"k"`
 	Ef        int             `json:"ef"`
 	Filter    json.RawMessage `json:"filter"`
 	Include   *[]string       `json:"include"`
 }
+
+func (s *wireSearch) vectorB64() *vectorB64Field { return &s.VectorB64 }
 
 type wireHit struct {
 	ID       string         `json:"id"`
@@ -41,11 +43,7 @@ type include struct{ metadata, text, vector bool }
 const defaultK = 10
 
 func (s *wireSearch) query() (*engine.Query, include, error) {
-	var b64 []byte
-	if s.VectorB64 != nil {
-		b64 = []byte(*s.VectorB64)
-	}
-	v, err := pickVector(s.Vector, b64)
+	v, err := pickVector(s.Vector, s.VectorB64.b64)
 	if err != nil {
 		return nil, include{}, newError("invalid_argument", err.Error())
 	}
@@ -126,7 +124,7 @@ func (a *API) runSearch(collection string, body *wireSearch) (*wireSearchResult,
 
 func (a *API) search(w http.ResponseWriter, r *http.Request) {
 	var body wireSearch
-	if err := decodeBody(w, r, MaxRecordBodyBytes, &body); err != nil {
+	if err := decodeVectorBody(w, r, MaxRecordBodyBytes, &body); err != nil {
 		a.writeError(w, r, err)
 		return
 	}
@@ -195,7 +193,7 @@ func (a *API) searchBatch(w http.ResponseWriter, r *http.Request) {
 // searchLine answers one line of a batch search.
 func (a *API) searchLine(collection string, line []byte, n int) any {
 	var body wireSearch
-	if err := decodeStrict(line, &body); err != nil {
+	if err := decodeCutVector(line, &body); err != nil {
 		return errorLine(n, err)
 	}
 	res, err := a.runSearch(collection, &body)

@@ -54,3 +54,38 @@ func BenchmarkSearchFashionMNIST(b *testing.B) {
 		i++
 	}
 }
+
+// BenchmarkSearchBodyDecode decodes a search body with a 784-dimension
+// vector_b64, whole through encoding/json and with the vector cut out
+// (decodeCutVector), into the engine's query.
+func BenchmarkSearchBodyDecode(b *testing.B) {
+	v := make([]float32, 784)
+	for i := range v {
+		v[i] = float32(i)
+	}
+	body := []byte(`{"vector_b64":"` + b64(v) + `","k":10,"ef":64}`)
+	b.Run("whole", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var s wireSearch
+			if err := decodeStrict(body, &s); err != nil {
+				b.Fatal(err)
+			}
+			if _, _, err := s.query(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("cut", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			var s wireSearch
+			if err := decodeCutVector(body, &s); err != nil {
+				b.Fatal(err)
+			}
+			if _, _, err := s.query(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

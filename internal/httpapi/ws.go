@@ -679,7 +679,7 @@ func (s *wsSession) runOp(q *wsRequest) []byte {
 		return resultMessage(id, map[string]any{"upserted": len(inputs), "seq": seq})
 	case "search":
 		var body wireSearch
-		if err := decodeStrict(q.Body, &body); err != nil {
+		if err := decodeCutVector(q.Body, &body); err != nil {
 			return s.errorMessage(id, "", err)
 		}
 		out, err := s.api.runSearch(collection, &body)

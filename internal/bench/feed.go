@@ -136,10 +136,23 @@ const numWritePasses = 4
 
 // WritePass is one pass of the write-cost figure.
 type WritePass struct {
-	PerSec float64 // upserts per second
+	Subscribers int     // 0 for the baseline
+	Records     bool    // the subscribers receive the records
+	PerSec      float64 // upserts per second
 	// ServerCPU is the server's CPU time per upsert: what a server whose
 	// subscribers read on other CPUs would pay for the feed.
 	ServerCPU time.Duration
+}
+
+// name says who subscribed, for the table.
+func (p WritePass) name() string {
+	switch {
+	case p.Subscribers == 0:
+		return "none"
+	case p.Records:
+		return fmt.Sprintf("%d, records included", p.Subscribers)
+	}
+	return fmt.Sprintf("%d, events only", p.Subscribers)
 }
 
 // Cost is what pass i loses in upserts per second against no subscribers.
@@ -278,6 +291,7 @@ func RunFeed(opt FeedOptions, progress io.Writer) (*FeedReport, error) {
 	rep.WriteCost = FeedWriteCost{Writers: opt.Writers, Subscribers: opt.FanoutSubs}
 	for i, ps := range writePasses {
 		rep.WriteCost.Passes[i] = WritePass{
+			Subscribers: ps[0].Subscribers, Records: ps[0].Records,
 			PerSec:    medianF(mapSlice(ps, func(p WritePass) float64 { return p.PerSec })),
 			ServerCPU: time.Duration(medianF(mapSlice(ps, func(p WritePass) float64 { return float64(p.ServerCPU) }))),
 		}
@@ -813,7 +827,7 @@ func feedFanout(srv *server, c *client.Client, opt FeedOptions, records, http1 b
 // The server's CPU time per upsert is taken too, which they do not touch.
 func feedWriteCost(srv *server, c *client.Client, opt FeedOptions, vectors [][]float32) (FeedWriteCost, error) {
 	ctx := context.Background()
-	pass := func(name string) (WritePass, error) {
+	pass := func(name string, subs int, records bool) (WritePass, error) {
 		time.Sleep(time.Second) // let the previous pass's work settle
 		var n atomic.Int64
 		var firstErr atomic.Value
@@ -840,6 +854,7 @@ func feedWriteCost(srv *server, c *client.Client, opt FeedOptions, vectors [][]f
 			return WritePass{}, fmt.Errorf("write pass %s: no upsert finished", name)
 		}
 		return WritePass{
+			Subscribers: subs, Records: records,
 			PerSec:    float64(n.Load()) / time.Since(began).Seconds(),
 			ServerCPU: (srv.cpuTime() - cpu) / time.Duration(n.Load()),
 		}, nil
@@ -850,10 +865,10 @@ func feedWriteCost(srv *server, c *client.Client, opt FeedOptions, vectors [][]f
 			return WritePass{}, err
 		}
 		defer set.close()
-		return pass(fmt.Sprintf("with%d-%v", n, records))
+		return pass(fmt.Sprintf("with%d-%v", n, records), n, records)
 	}
 	wc := FeedWriteCost{Writers: opt.Writers, Subscribers: opt.FanoutSubs}
-	before, err := pass("before")
+	before, err := pass("before", 0, false)
 	if err != nil {
 		return wc, err
 	}
@@ -865,7 +880,7 @@ func feedWriteCost(srv *server, c *client.Client, opt FeedOptions, vectors [][]f
 			return wc, err
 		}
 	}
-	after, err := pass("after")
+	after, err := pass("after", 0, false)
 	if err != nil {
 		return wc, err
 	}
@@ -920,13 +935,12 @@ func (r *FeedReport) WriteTables(w io.Writer) {
 	fmt.Fprintf(w, "\nWrite throughput, %d concurrent single-record writers, without and with %d subscribers (without: the mean of a pass before and one after); "+
 		"server cost: 1 − (server CPU per upsert without) / (… with), the loss of a server bound by its own CPU, its subscribers reading elsewhere\n\n", wc.Writers, wc.Subscribers)
 	fmt.Fprintf(w, "| subscribers | upserts/s | cost | server CPU per upsert | server cost |\n|---|---:|---:|---:|---:|\n")
-	for i, name := range []string{"none", "1, records included", fmt.Sprintf("%d, events only", wc.Subscribers), fmt.Sprintf("%d, records included", wc.Subscribers)} {
-		p := wc.Passes[i]
+	for i, p := range wc.Passes {
 		if i == 0 {
-			fmt.Fprintf(w, "| %s | %.0f | | %v | |\n", name, p.PerSec, p.ServerCPU.Round(time.Microsecond))
+			fmt.Fprintf(w, "| %s | %.0f | | %v | |\n", p.name(), p.PerSec, p.ServerCPU.Round(time.Microsecond))
 			continue
 		}
-		fmt.Fprintf(w, "| %s | %.0f | %.1f %% | %v | %.1f %% |\n", name, p.PerSec, 100*wc.Cost(i), p.ServerCPU.Round(time.Microsecond), 100*wc.ServerCost(i))
+		fmt.Fprintf(w, "| %s | %.0f | %.1f %% | %v | %.1f %% |\n", p.name(), p.PerSec, 100*wc.Cost(i), p.ServerCPU.Round(time.Microsecond), 100*wc.ServerCost(i))
 	}
 	fmt.Fprintf(w, "\n(load average when the run ended: %s)\n", r.LoadEnd)
 }

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -43,36 +44,60 @@ type Index struct {
 	Spec client.IndexSpec
 }
 
-// sweepTransports are the client options of each transport a search sweep
-// can use, by name; every client is its own connection either way.
-var sweepTransports = map[string][]client.Option{
-	"h2c":   nil,
-	"http1": {client.WithHTTP1Pool(1)},
+// transports are the client's transports, in the order gets by id run
+// (HTTP/1.1 first: its first pass is the first read of the records since
+// the import); a search sweep can use either, by name. Every client is its
+// own connection either way.
+var transports = []transport{
+	{"http1", "HTTP/1.1 (WithHTTP1Pool)", []client.Option{client.WithHTTP1Pool(1)}},
+	{"h2c", "HTTP/2 cleartext", nil},
+}
+
+type transport struct {
+	name, label string // as given in Options.Transports; as printed
+	opts        []client.Option
+}
+
+// transportOptions returns the client options of the transport called name.
+func transportOptions(name string) ([]client.Option, bool) {
+	for _, tr := range transports {
+		if tr.name == name {
+			return tr.opts, true
+		}
+	}
+	return nil, false
 }
 
 // SweepTransports are the names Options.Transports may hold.
-const SweepTransports = "h2c, http1"
+var SweepTransports = names(transports, func(tr transport) string { return tr.name })
 
-// ServerIndexes are the names ServerIndex knows.
-const ServerIndexes = "hnsw, hnsw-int8, ivfpq"
-
-// ServerIndex returns the index setting called name: "hnsw" (float32) or
-// "hnsw-int8" (searched on int8 codes, re-ranked with float32), both with
-// M = 16 and ef_construction = 200 as for the systems we compare with; or
+// serverIndexes are the index settings ServerIndex knows: "hnsw" (float32)
+// and "hnsw-int8" (searched on int8 codes, re-ranked with float32), both
+// with M = 16 and ef_construction = 200 as for the systems we compare with;
 // "ivfpq", 1,024 lists and 261 sub-quantizers without re-ranking (the
 // setting that fits in 1/8 of the float32 memory), whose ef is nprobe.
+var serverIndexes = []Index{
+	{"hnsw", client.IndexSpec{Type: client.IndexHNSW, M: 16, EfConstruction: 200}},
+	{"hnsw-int8", client.IndexSpec{Type: client.IndexHNSW, M: 16, EfConstruction: 200, Quantization: client.QuantizationInt8}},
+	{"ivfpq", client.IndexSpec{Type: client.IndexIVFPQ, NList: 1024, M: 261}},
+}
+
+// ServerIndexes are the names ServerIndex knows.
+var ServerIndexes = names(serverIndexes, func(ix Index) string { return ix.Name })
+
+// ServerIndex returns the index setting called name (serverIndexes).
 func ServerIndex(name string) (Index, error) {
-	spec := client.IndexSpec{Type: client.IndexHNSW, M: 16, EfConstruction: 200}
-	switch name {
-	case "hnsw":
-	case "hnsw-int8":
-		spec.Quantization = client.QuantizationInt8
-	case "ivfpq":
-		spec = client.IndexSpec{Type: client.IndexIVFPQ, NList: 1024, M: 261}
-	default:
-		return Index{}, fmt.Errorf("unknown server index %q (%s)", name, ServerIndexes)
+	for _, ix := range serverIndexes {
+		if ix.Name == name {
+			return ix, nil
+		}
 	}
-	return Index{Name: name, Spec: spec}, nil
+	return Index{}, fmt.Errorf("unknown server index %q (%s)", name, ServerIndexes)
+}
+
+// names joins the name of each element of s, for help and error messages.
+func names[T any](s []T, name func(T) string) string {
+	return strings.Join(mapSlice(s, name), ", ")
 }
 
 // Report holds what Run measured. Durations are medians of Repeats. With
@@ -151,7 +176,7 @@ func Run(train, test *dataset.Matrix, truth [][]int32, opt Options, progress io.
 		opt.Transports = []string{"h2c"}
 	}
 	for _, tr := range opt.Transports {
-		if _, ok := sweepTransports[tr]; !ok {
+		if _, ok := transportOptions(tr); !ok {
 			return nil, fmt.Errorf("unknown client transport %q (%s)", tr, SweepTransports)
 		}
 	}
@@ -216,7 +241,8 @@ func runIndex(rep *Report, train, test *dataset.Matrix, truth [][]int32, opt Opt
 		for _, clients := range opt.Clients {
 			conns := make([]*client.Client, clients)
 			for i := range conns {
-				if conns[i], err = srv.client(sweepTransports[tr]...); err != nil {
+				opts, _ := transportOptions(tr)
+				if conns[i], err = srv.client(opts...); err != nil {
 					return err
 				}
 				defer conns[i].Close()
@@ -249,10 +275,7 @@ func runIndex(rep *Report, train, test *dataset.Matrix, truth [][]int32, opt Opt
 // concurrent writes, small imports and restarts, and stops srv.
 func runRest(ctx context.Context, rep *Report, srv *server, c *client.Client, train *dataset.Matrix, opt Options, progress io.Writer) error {
 	// Get by id, one client, over each of the client's transports.
-	for _, tr := range []struct {
-		name string
-		opts []client.Option
-	}{{"HTTP/1.1 (WithHTTP1Pool)", []client.Option{client.WithHTTP1Pool(1)}}, {"HTTP/2 cleartext", nil}} {
+	for _, tr := range transports {
 		gc, err := srv.client(tr.opts...)
 		if err != nil {
 			return err
@@ -269,7 +292,7 @@ func runRest(ctx context.Context, rep *Report, srv *server, c *client.Client, tr
 			rates = append(rates, float64(len(lat))/took.Seconds())
 		}
 		gc.Close()
-		p := GetPoint{Transport: tr.name, P50: median(p50s), P99: median(p99s), PerSec: medianF(rates), FirstP50: p50s[0]}
+		p := GetPoint{Transport: tr.label, P50: median(p50s), P99: median(p99s), PerSec: medianF(rates), FirstP50: p50s[0]}
 		rep.Gets = append(rep.Gets, p)
 		say(progress, "get over %s: p50 %v, p99 %v, %.0f/s; first pass p50 %v", p.Transport, p.P50, p.P99, p.PerSec, p.FirstP50)
 	}

@@ -106,15 +106,18 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	// tempDir makes the data directory of an end-to-end benchmark.
-	tempDir := func() (string, error) {
+	// tempDir makes a data directory, and returns what removes it (unless
+	// --keep).
+	tempDir := func() (string, func(), error) {
 		dir, err := os.MkdirTemp("", "hippo-bench")
 		if err != nil {
-			return "", err
+			return "", nil, err
 		}
 		if *keep {
 			say("data directory: %s", dir)
+			return dir, func() {}, nil
 		}
-		return dir, nil
+		return dir, func() { os.RemoveAll(dir) }, nil
 	}
 	var train, test *dataset.Matrix
 	var truth [][]int32
@@ -164,14 +167,12 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 				}
 				ixs = append(ixs, ix)
 			}
-			dir, err := tempDir()
+			dir, remove, err := tempDir()
 			if err != nil {
 				say("hippo bench: %v", err)
 				return 1
 			}
-			if !*keep {
-				defer os.RemoveAll(dir)
-			}
+			defer remove()
 			rep, err := bench.Run(train, test, truth, bench.Options{Binary: self, Dir: dir, Indexes: ixs, Efs: serverEfs, Clients: clients,
 				Repeats: *repeats, K: 10, Queries: test.Rows, Gets: *gets, SearchOnly: *searchOnly,
 				Transports: strings.Split(strings.ReplaceAll(*serverTransports, " ", ""), ",")}, stderr)
@@ -181,14 +182,12 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 			}
 			rep.WriteTables(stdout)
 		case "feed":
-			dir, err := tempDir()
+			dir, remove, err := tempDir()
 			if err != nil {
 				say("hippo bench: %v", err)
 				return 1
 			}
-			if !*keep {
-				defer os.RemoveAll(dir)
-			}
+			defer remove()
 			rep, err := bench.RunFeed(bench.FeedOptions{Binary: self, Dir: dir, Repeats: *repeats, Subscribers: *feedSubs,
 				SkipHTTP1: !*feedHTTP1}, stderr)
 			if err != nil {

@@ -149,6 +149,9 @@ const (
 	// historyBatch is how many events one read from the log for
 	// catching-up subscribers takes.
 	historyBatch = 256
+	// publishBatch is how many entries the hub adds to the ring under one
+	// lock, waking the subscribers once.
+	publishBatch = 256
 	// A round of the hub's reading wakes every subscriber; rounds follow
 	// each other at least roundInterval apart, so that a burst of commits
 	// (writers send thousands a second) wakes each subscriber once with
@@ -256,6 +259,14 @@ func (h *Hub) run() {
 	}
 }
 
+// emptyRingLocked empties the ring: the next entry read starts it again.
+func (h *Hub) emptyRingLocked() {
+	if h.mu.first != 0 {
+		h.mu.first = 0
+		clear(h.mu.ring)
+	}
+}
+
 // readPublished appends every event up to the published seq to the ring and
 // wakes the subscribers once.
 func (h *Hub) readPublished() error {
@@ -265,10 +276,7 @@ func (h *Hub) readPublished() error {
 		// Nobody listens: move on without reading. A later subscriber
 		// behind this point catches up from the log.
 		h.mu.last = to
-		if h.mu.first != 0 {
-			h.mu.first = 0
-			clear(h.mu.ring)
-		}
+		h.emptyRingLocked()
 		close(h.mu.changed)
 		h.mu.changed = make(chan struct{})
 		from = to + 1
@@ -314,13 +322,12 @@ func (h *Hub) readPublished() error {
 			// tells them of the gap.
 			flush()
 			h.mu.Lock()
-			h.mu.first = 0
-			clear(h.mu.ring)
+			h.emptyRingLocked()
 			h.mu.Unlock()
 		}
 		want = ev.Seq + 1
 		batch = append(batch, newEntry(h.src, ev))
-		if len(batch) == 256 {
+		if len(batch) == publishBatch {
 			flush()
 		}
 	}

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"reflect"
+	"strings"
 	"time"
 )
 
@@ -49,64 +51,60 @@ const (
 //   - IndexFlat: Ef only.
 //   - IndexIVFPQ: NList, M (product-quantizer subspaces), NProbe, Rerank.
 type IndexSpec struct {
-	Type IndexType
+	Type IndexType `json:"type,omitempty"`
 
 	// M is the number of neighbours per HNSW node, or for IVF-PQ the
 	// number of subspaces each vector is split into (one byte of code
 	// each; it must be at most the dimension).
-	M int
+	M int `json:"m,omitempty"`
 
 	// EfConstruction is the candidate list size while building HNSW.
-	EfConstruction int
+	EfConstruction int `json:"ef_construction,omitempty"`
 
 	// Ef is the default candidate list size while searching HNSW; a
 	// SearchRequest may override it.
-	Ef int
+	Ef int `json:"ef,omitempty"`
 
 	// Quantization, for HNSW, is QuantizationInt8 or empty (float32 only).
-	Quantization Quantization
+	Quantization Quantization `json:"quantization,omitempty"`
 
 	// NList is the number of IVF-PQ inverted lists (k-means cells).
-	NList int
+	NList int `json:"nlist,omitempty"`
 
 	// NProbe is the number of IVF-PQ lists a search scans by default; a
 	// SearchRequest's Ef overrides it.
-	NProbe int
+	NProbe int `json:"nprobe,omitempty"`
 
 	// Rerank, for IVF-PQ, keeps the float32 vectors and re-ranks this many
 	// of the best candidates by exact distance; zero stores codes only and
 	// returns estimated distances.
-	Rerank int
+	Rerank int `json:"rerank,omitempty"`
 
 	// Params holds the other parameters: those added by later servers. It
 	// is sent and received as further members of the "index" object.
-	Params map[string]any
+	Params map[string]any `json:"-"`
 }
 
-// indexSpecWire is the "index" object's members that have fields of their
-// own in IndexSpec, with their JSON names.
-type indexSpecWire struct {
-	Type           IndexType    `json:"type,omitempty"`
-	M              int          `json:"m,omitempty"`
-	EfConstruction int          `json:"ef_construction,omitempty"`
-	Ef             int          `json:"ef,omitempty"`
-	Quantization   Quantization `json:"quantization,omitempty"`
-	NList          int          `json:"nlist,omitempty"`
-	NProbe         int          `json:"nprobe,omitempty"`
-	Rerank         int          `json:"rerank,omitempty"`
-}
+// indexSpecKeys are the JSON names of IndexSpec's named fields.
+var indexSpecKeys = func() map[string]bool {
+	keys := map[string]bool{}
+	t := reflect.TypeFor[IndexSpec]()
+	for i := range t.NumField() {
+		if name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ","); name != "-" {
+			keys[name] = true
+		}
+	}
+	return keys
+}()
 
-// indexSpecKeys are the JSON names of indexSpecWire's fields.
-var indexSpecKeys = map[string]bool{
-	"type": true, "m": true, "ef_construction": true, "ef": true,
-	"quantization": true, "nlist": true, "nprobe": true, "rerank": true,
-}
+// indexSpecFields is IndexSpec without its methods: its named fields as
+// encoding/json encodes them (Params has the tag "-").
+type indexSpecFields IndexSpec
 
 // MarshalJSON encodes s as one JSON object holding both the named fields and
 // Params.
 func (s IndexSpec) MarshalJSON() ([]byte, error) {
-	known, err := json.Marshal(indexSpecWire{Type: s.Type, M: s.M, EfConstruction: s.EfConstruction, Ef: s.Ef,
-		Quantization: s.Quantization, NList: s.NList, NProbe: s.NProbe, Rerank: s.Rerank})
+	known, err := json.Marshal(indexSpecFields(s))
 	if err != nil || len(s.Params) == 0 {
 		return known, err
 	}
@@ -125,7 +123,7 @@ func (s IndexSpec) MarshalJSON() ([]byte, error) {
 
 // UnmarshalJSON decodes the object MarshalJSON encodes.
 func (s *IndexSpec) UnmarshalJSON(b []byte) error {
-	var known indexSpecWire
+	var known indexSpecFields
 	if err := json.Unmarshal(b, &known); err != nil {
 		return err
 	}
@@ -133,8 +131,7 @@ func (s *IndexSpec) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &all); err != nil {
 		return err
 	}
-	*s = IndexSpec{Type: known.Type, M: known.M, EfConstruction: known.EfConstruction, Ef: known.Ef,
-		Quantization: known.Quantization, NList: known.NList, NProbe: known.NProbe, Rerank: known.Rerank}
+	*s = IndexSpec(known)
 	for key, value := range all {
 		if !indexSpecKeys[key] {
 			if s.Params == nil {

@@ -138,6 +138,8 @@ func (a neighbour) less(b neighbour) bool {
 }
 
 // topK is a max-heap (by neighbour.less) holding the best k seen so far.
+// It is kept apart from internal/index's heaps on purpose: the ground truth
+// that judges the indexes shares no code with them.
 type topK []neighbour
 
 func (h *topK) offer(dist float32, id int32, k int) {

@@ -64,28 +64,24 @@ func BenchmarkSearchBodyDecode(b *testing.B) {
 		v[i] = float32(i)
 	}
 	body := []byte(`{"vector_b64":"` + b64(v) + `","k":10,"ef":64}`)
-	b.Run("whole", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			var s wireSearch
-			if err := decodeStrict(body, &s); err != nil {
-				b.Fatal(err)
+	for _, d := range []struct {
+		name   string
+		decode func([]byte, *wireSearch) error
+	}{
+		{"whole", func(data []byte, s *wireSearch) error { return decodeStrict(data, s) }},
+		{"cut", decodeCutVector[wireSearch]},
+	} {
+		b.Run(d.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				var s wireSearch
+				if err := d.decode(body, &s); err != nil {
+					b.Fatal(err)
+				}
+				if _, _, err := s.query(); err != nil {
+					b.Fatal(err)
+				}
 			}
-			if _, _, err := s.query(); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	b.Run("cut", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			var s wireSearch
-			if err := decodeCutVector(body, &s); err != nil {
-				b.Fatal(err)
-			}
-			if _, _, err := s.query(); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
+		})
+	}
 }

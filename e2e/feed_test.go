@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -139,33 +140,16 @@ func TestFeedDeliversEveryAcknowledgedWriteThroughKills(t *testing.T) {
 	}
 	ledger := &feedLedger{acked: map[uint64]feedChange{coll.Seq: {client.EventCollectionCreated, "", ""}}, inFlight: map[feedChange]int{}}
 
-	// The consumer.
-	consumer := srv.client(t)
-	var (
-		mu       sync.Mutex
-		received []*client.Event
-		retries  []error
-	)
-	consumerCtx, stopConsumer := context.WithCancel(ctx)
-	consumerDone := make(chan error, 1)
-	go func() {
-		from := uint64(0)
-		opts := &client.EventsOptions{From: &from, Records: true, OnRetry: func(err error, _ time.Duration) {
-			mu.Lock()
-			retries = append(retries, err)
-			mu.Unlock()
-		}}
-		for ev, err := range consumer.Events(consumerCtx, opts) {
-			if err != nil {
-				consumerDone <- err
-				return
-			}
-			mu.Lock()
-			received = append(received, ev)
-			mu.Unlock()
-		}
-		consumerDone <- nil
-	}()
+	// Two consumers: over HTTP/2, and over HTTP/1.1, whose streams the
+	// server writes from its direct writer.
+	consumerCtx, stopConsumers := context.WithCancel(ctx)
+	consumers := []*feedConsumer{
+		{name: "h2c", c: srv.client(t)},
+		{name: "http/1.1", c: srv.client(t, client.WithHTTP1Pool(1))},
+	}
+	for _, fc := range consumers {
+		fc.start(consumerCtx)
+	}
 
 	r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 3))
 	for cycle := 0; cycle <= feedKills; cycle++ {
@@ -190,32 +174,76 @@ func TestFeedDeliversEveryAcknowledgedWriteThroughKills(t *testing.T) {
 		srv = start(t, dir)
 	}
 
-	// Wait for the consumer to reach the server's newest seq.
+	// Wait for the consumers to reach the server's newest seq.
 	status, err := writers.Ready(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	last := uint64(status["seq"].(float64))
 	deadline := time.Now().Add(20 * time.Second)
-	for {
-		mu.Lock()
-		reached := len(received) > 0 && received[len(received)-1].Seq >= last
-		mu.Unlock()
-		if reached || time.Now().After(deadline) {
-			break
-		}
-		select {
-		case err := <-consumerDone:
-			t.Fatalf("the consumer stopped: %v", err)
-		case <-time.After(20 * time.Millisecond):
+	for _, fc := range consumers {
+		for !fc.reached(last) && time.Now().Before(deadline) {
+			select {
+			case err := <-fc.done:
+				t.Fatalf("the %s consumer stopped: %v", fc.name, err)
+			case <-time.After(20 * time.Millisecond):
+			}
 		}
 	}
-	stopConsumer()
-	if err := <-consumerDone; !errors.Is(err, context.Canceled) {
-		t.Fatalf("the consumer ended with %v", err)
+	stopConsumers()
+	for _, fc := range consumers {
+		if err := <-fc.done; !errors.Is(err, context.Canceled) {
+			t.Fatalf("the %s consumer ended with %v", fc.name, err)
+		}
+		t.Run(fc.name, func(t *testing.T) { fc.check(t, ledger, last) })
 	}
+}
 
-	// Seqs 1..last, each once, in order.
+// feedConsumer reads the feed from seq 1 on, through the client's events
+// iterator, which reconnects by itself.
+type feedConsumer struct {
+	name     string
+	c        *client.Client
+	mu       sync.Mutex
+	received []*client.Event
+	retries  []error
+	done     chan error
+}
+
+func (fc *feedConsumer) start(ctx context.Context) {
+	fc.done = make(chan error, 1)
+	go func() {
+		from := uint64(0)
+		opts := &client.EventsOptions{From: &from, Records: true, OnRetry: func(err error, _ time.Duration) {
+			fc.mu.Lock()
+			fc.retries = append(fc.retries, err)
+			fc.mu.Unlock()
+		}}
+		for ev, err := range fc.c.Events(ctx, opts) {
+			if err != nil {
+				fc.done <- err
+				return
+			}
+			fc.mu.Lock()
+			fc.received = append(fc.received, ev)
+			fc.mu.Unlock()
+		}
+		fc.done <- nil
+	}()
+}
+
+// reached reports whether the consumer has received seq last.
+func (fc *feedConsumer) reached(last uint64) bool {
+	fc.mu.Lock()
+	defer fc.mu.Unlock()
+	return len(fc.received) > 0 && fc.received[len(fc.received)-1].Seq >= last
+}
+
+// check verifies that the consumer received seqs 1..last, each once, in
+// order, each the event of an acknowledged write or of one in flight at a
+// kill.
+func (fc *feedConsumer) check(t *testing.T, ledger *feedLedger, last uint64) {
+	received := fc.received
 	if len(received) != int(last) {
 		t.Fatalf("received %d events, the server's newest seq is %d", len(received), last)
 	}
@@ -228,6 +256,7 @@ func TestFeedDeliversEveryAcknowledgedWriteThroughKills(t *testing.T) {
 	// write in flight at a kill. Events whose record came along are matched
 	// first, in full; then those whose record had been replaced before the
 	// server read them (after a restart, say), by type and id.
+	inFlight := maps.Clone(ledger.inFlight)
 	landed := 0
 	var partial []feedChange
 	for _, ev := range received {
@@ -253,35 +282,35 @@ func TestFeedDeliversEveryAcknowledgedWriteThroughKills(t *testing.T) {
 		case acked && got == want:
 		case acked:
 			t.Fatalf("seq %d: received %+v, the write answered with this seq was %+v", ev.Seq, got, want)
-		case ledger.inFlight[got] > 0:
-			ledger.inFlight[got]--
+		case inFlight[got] > 0:
+			inFlight[got]--
 			landed++
 		default:
 			t.Fatalf("seq %d: %+v matches no write", ev.Seq, got)
 		}
 	}
 	for _, got := range partial {
-		keys := mapsKeys(ledger.inFlight)
+		keys := mapsKeys(inFlight)
 		i := slices.IndexFunc(keys, func(ch feedChange) bool {
-			return ch.typ == got.typ && ch.id == got.id && ledger.inFlight[ch] > 0
+			return ch.typ == got.typ && ch.id == got.id && inFlight[ch] > 0
 		})
 		if i < 0 {
 			t.Fatalf("%+v matches no write", got)
 		}
-		ledger.inFlight[keys[i]]--
+		inFlight[keys[i]]--
 		landed++
 	}
 	if len(ledger.acked) != int(last)-landed {
 		t.Fatalf("%d acknowledged events, %d received of which %d from unanswered writes", len(ledger.acked), last, landed)
 	}
-	if len(retries) < feedKills {
-		t.Fatalf("the consumer reconnected %d times over %d kills: %v", len(retries), feedKills, retries)
+	if len(fc.retries) < feedKills {
+		t.Fatalf("the consumer reconnected %d times over %d kills: %v", len(fc.retries), feedKills, fc.retries)
 	}
 	if ledger.nAcked < 100 {
 		t.Fatalf("only %d writes were acknowledged: the test proved little", ledger.nAcked)
 	}
 	t.Logf("%d kills; %d acknowledged writes; %d events received in order, %d of them from writes in flight at a kill; %d reconnections",
-		feedKills, ledger.nAcked, len(received), landed, len(retries))
+		feedKills, ledger.nAcked, len(received), landed, len(fc.retries))
 }
 
 func mapsKeys[K comparable, V any](m map[K]V) []K {

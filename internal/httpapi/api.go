@@ -96,11 +96,14 @@ type API struct {
 	closing  context.Context
 	shutdown context.CancelFunc
 	access   access
+	// direct writes the event streams of plain HTTP/1.1 connections.
+	direct directWriter
 }
 
 // New returns the API over e.
 func New(e *engine.Engine, opts Options) *API {
 	a := &API{engine: e, log: opts.Logger, mux: http.NewServeMux()}
+	a.direct.api = a
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
 	}

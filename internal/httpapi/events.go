@@ -142,6 +142,10 @@ func (a *API) events(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer st.close()
+	if st.direct != nil {
+		a.direct.serve(r.Context(), st.direct)
+		return
+	}
 	st.run(r.Context().Done(), a.closing.Done())
 }
 
@@ -152,7 +156,10 @@ type eventStream struct {
 	hub *feed.Hub
 	sub *feed.Subscription // nil after a gap until subscribed again
 	gap *feed.GapError     // to tell the subscriber before anything else
-	out eventWriter
+	out eventWriter        // unused on a direct stream
+	// direct is set if the direct writer writes the stream (a plain
+	// HTTP/1.1 connection), rather than run.
+	direct *directStream
 }
 
 // openStream parses and answers the request and returns its stream, or nil
@@ -164,6 +171,7 @@ func (a *API) openStream(w http.ResponseWriter, r *http.Request) *eventStream {
 		return nil
 	}
 	st := &eventStream{api: a, req: sr, hub: a.engine.Feed()}
+	var ok bool
 	st.sub, err = st.hub.Subscribe(sr.after, sr.filter)
 	if errors.As(err, &st.gap) && sr.failOnGap {
 		a.writeError(w, r, gapError(st.gap))
@@ -182,13 +190,19 @@ func (a *API) openStream(w http.ResponseWriter, r *http.Request) *eventStream {
 	}
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Accel-Buffering", "no") // let nginx-like proxies stream
+	if st.direct, ok = a.hijack(w, r, st); !ok {
+		st.close()
+		return nil
+	} else if st.direct != nil {
+		return st
+	}
 	w.WriteHeader(http.StatusOK)
 	st.out = eventWriter{rc: http.NewResponseController(w), w: w, sse: sr.sse, format: sr.format}
 	if sr.sse {
 		// The client's retry delay, and the position the stream starts
 		// from: a client that loses the connection before any event
 		// resumes from there (an SSE id alone dispatches nothing).
-		st.out.writeID("retry: 1000\n", sr.after)
+		st.out.write(appendID(st.out.scratch[:0], "retry: 1000\n", sr.after))
 	}
 	if err := st.out.flush(); err != nil {
 		st.close()
@@ -246,29 +260,38 @@ func (st *eventStream) run(done, closing <-chan struct{}) {
 // resume tells the subscriber about the gap and subscribes again from the
 // oldest retained event; false means the stream ends.
 func (st *eventStream) resume() bool {
-	writeGap(st.out.w, st.gap, st.req.sse)
+	st.out.w.Write(appendGapMessage(nil, st.gap, st.req.sse))
 	if st.req.failOnGap {
 		st.out.flush()
 		return false
 	}
+	if !st.resubscribe() {
+		return false
+	}
+	return st.out.flush() == nil
+}
+
+// resubscribe subscribes again from the oldest retained event after a gap.
+// If that was trimmed meanwhile, st.gap holds the new gap, to tell and try
+// again; false means the stream ends (the feed failed).
+func (st *eventStream) resubscribe() bool {
 	if st.sub != nil {
 		st.sub.Close()
 		st.sub = nil
 	}
 	var err error
 	if st.sub, err = st.hub.Subscribe(st.gap.Oldest-1, st.req.filter); err != nil {
-		// Trimmed again meanwhile: tell and try again, or end.
 		return errors.As(err, &st.gap)
 	}
 	st.gap = nil
-	return st.out.flush() == nil
+	return true
 }
 
 func (st *eventStream) heartbeat() error {
 	if st.req.sse {
 		// The position covers events the filter left out, so that a
 		// reconnect does not scan them again.
-		st.out.writeID(": heartbeat\n", st.sub.Position())
+		st.out.write(appendID(st.out.scratch[:0], ": heartbeat\n", st.sub.Position()))
 	} else {
 		io.WriteString(st.out.w, "\n")
 	}
@@ -308,18 +331,10 @@ func (o *eventWriter) writeEntries(entries []*feed.Entry) error {
 	}
 	for _, e := range entries {
 		if o.sse {
-			b := append(o.scratch[:0], "id: "...)
-			b = strconv.AppendUint(b, e.Seq(), 10)
-			b = append(b, "\nevent: "...)
-			b = append(b, e.Event.Op.String()...)
-			b = append(b, "\ndata: "...)
-			dst.Write(b)
-			dst.Write(e.JSON(o.format))
-			io.WriteString(dst, "\n\n")
-		} else {
-			dst.Write(e.JSON(o.format))
-			io.WriteString(dst, "\n")
+			dst.Write(appendEntryHead(o.scratch[:0], e, true))
 		}
+		dst.Write(e.JSON(o.format))
+		io.WriteString(dst, entryTail(o.sse))
 	}
 	if bw, ok := dst.(*bufio.Writer); ok {
 		if err := bw.Flush(); err != nil {
@@ -329,14 +344,7 @@ func (o *eventWriter) writeEntries(entries []*feed.Entry) error {
 	return o.flush()
 }
 
-// writeID writes an SSE message of a line and the id of a position.
-func (o *eventWriter) writeID(line string, pos uint64) {
-	b := append(o.scratch[:0], line...)
-	b = append(b, "id: "...)
-	b = strconv.AppendUint(b, pos, 10)
-	b = append(b, "\n\n"...)
-	o.w.Write(b)
-}
+func (o *eventWriter) write(b []byte) { o.w.Write(b) }
 
 // flush sends what is buffered. The write deadline is moved only when less
 // than streamWriteTimeout is left of it, to between that and
@@ -418,15 +426,15 @@ func appendGap(b []byte, gap *feed.GapError) []byte {
 	return append(b, '}')
 }
 
-// writeGap tells a subscriber that events it asked for are gone; the stream
-// goes on from the oldest retained one.
-func writeGap(w io.Writer, gap *feed.GapError, sse bool) {
-	b := appendGap([]byte(`{"type":"feed.gap",`), gap)
+// appendGapMessage appends the message that tells a subscriber that events
+// it asked for are gone; the stream goes on from the oldest retained one.
+func appendGapMessage(b []byte, gap *feed.GapError, sse bool) []byte {
 	if sse {
-		b = append([]byte("event: feed.gap\ndata: "), b...)
-		b = append(b, "\n\n"...)
-	} else {
-		b = append(b, '\n')
+		b = append(b, "event: feed.gap\ndata: "...)
 	}
-	w.Write(b)
+	b = appendGap(append(b, `{"type":"feed.gap",`...), gap)
+	if sse {
+		return append(b, "\n\n"...)
+	}
+	return append(b, '\n')
 }

@@ -655,16 +655,8 @@ func TestWSSlowReaderBoundedMemory(t *testing.T) {
 	const batches, perBatch = 20, 20 // 400 events of 32 KB: 13 MB
 	meta := `{"m":"` + strings.Repeat("x", 32<<10) + `"}`
 	for b := range batches {
-		var body strings.Builder
-		body.WriteString(`{"records":[`)
-		for i := range perBatch {
-			if i > 0 {
-				body.WriteByte(',')
-			}
-			fmt.Fprintf(&body, `{"id":"r%04d","vector":[1,2],"metadata":%s}`, b*perBatch+i, meta)
-		}
-		body.WriteString(`]}`)
-		if a := do(t, srv, "POST", "/v1/collections/c/records", "", body.String()); a.status != 200 {
+		body := recordsBody(b*perBatch, perBatch, `"vector":[1,2],"metadata":`+meta)
+		if a := do(t, srv, "POST", "/v1/collections/c/records", "", body); a.status != 200 {
 			t.Fatalf("upsert: %d %.200s", a.status, a.raw)
 		}
 	}

@@ -1,0 +1,431 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/hippo-db/hippo/internal/feed"
+)
+
+// Event streams on plain HTTP/1.1 connections are written by one goroutine,
+// the direct writer, straight to their sockets.
+//
+// Why: through net/http every stream is a goroutine that each round of the
+// feed wakes to write its batch, and net/http adds its own goroutine per
+// connection to notice the client going away. On a small virtual machine
+// the wake-ups and net/http's layers cost more than the write itself: with
+// 100 subscribers they took about a third of the server's CPU at full write
+// load (docs/benchmarks.md). The direct writer takes the connection over
+// (Hijack), and in each round writes every stream's batch as one chunk with
+// one system call that never blocks. A stream whose socket does not take
+// the whole batch gets a goroutine that finishes the write, under the
+// stream write timeout, and hands the stream back.
+//
+// The request's goroutine stays, blocked on a read of the connection, which
+// tells it at once when the client goes away; it holds the stream's
+// admission (max_streams) and ends the stream when the request's context
+// does (a revoked key). It needs no buffer and does not wake while the
+// stream runs.
+type directWriter struct {
+	api  *API
+	once sync.Once
+	kick chan struct{} // buffered(1): a stream joined, or may be written again
+	mu   struct {
+		sync.Mutex // held for a whole pass over the streams
+		streams    map[*directStream]struct{}
+	}
+}
+
+// directStream is an event stream on a connection the direct writer owns.
+type directStream struct {
+	st   *eventStream
+	conn net.Conn
+	raw  syscall.RawConn // nil if the connection has no descriptor: every write then drains
+	sent bool            // written since the last heartbeat tick; the writer's
+	// draining is set while a goroutine of its own finishes a write the
+	// socket would not take at once; the writer skips the stream meanwhile.
+	draining atomic.Bool
+	ended    atomic.Bool
+}
+
+// chunkHead is the room left before a chunk's data for its size line: eight
+// hex digits (leading zeros are allowed) and CRLF.
+const chunkHead = 10
+
+// hijack takes over the connection of a plain HTTP/1.1 event stream, writes
+// the answer's head and the stream's first message, and returns the
+// stream; nil if the stream stays with net/http. If the write fails it
+// returns nil with ok false: the stream is over.
+func (a *API) hijack(w http.ResponseWriter, r *http.Request, st *eventStream) (ds *directStream, ok bool) {
+	if r.ProtoMajor != 1 || r.TLS != nil {
+		return nil, true
+	}
+	if _, can := unwrapHijacker(w); !can {
+		return nil, true
+	}
+	conn, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		return nil, true
+	}
+	brw.Reader.Reset(nil) // a client of an event stream sends nothing more
+	brw.Writer.Reset(nil)
+	ds = &directStream{st: st, conn: conn, raw: rawConnOf(conn)}
+
+	h := w.Header()
+	h.Set("Transfer-Encoding", "chunked")
+	h.Set("Date", time.Now().UTC().Format(http.TimeFormat))
+	var head bytes.Buffer
+	head.WriteString("HTTP/1.1 200 OK\r\n")
+	h.Write(&head)
+	b := append(head.Bytes(), "\r\n"...)
+	if st.req.sse {
+		// A chunk of no data would end the answer.
+		start := len(b)
+		b = append(b, make([]byte, chunkHead)...)
+		b = appendID(b, "retry: 1000\n", st.req.after)
+		b = finishChunk(b, start)
+	}
+	conn.SetWriteDeadline(time.Now().Add(streamWriteTimeout))
+	if _, err := conn.Write(b); err != nil {
+		conn.Close()
+		return nil, false
+	}
+	conn.SetWriteDeadline(time.Time{})
+	return ds, true
+}
+
+// unwrapHijacker reports whether w, or a writer it wraps, can hand its
+// connection over.
+func unwrapHijacker(w http.ResponseWriter) (http.Hijacker, bool) {
+	for {
+		if h, ok := w.(http.Hijacker); ok {
+			return h, true
+		}
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			return nil, false
+		}
+		w = u.Unwrap()
+	}
+}
+
+// rawConnOf returns the descriptor of c, looking through wrappers that say
+// what they wrap (NetConn, as tls.Conn has), or nil.
+func rawConnOf(c net.Conn) syscall.RawConn {
+	for range 8 {
+		if sc, ok := c.(syscall.Conn); ok {
+			raw, err := sc.SyscallConn()
+			if err != nil {
+				return nil
+			}
+			return raw
+		}
+		u, ok := c.(interface{ NetConn() net.Conn })
+		if !ok {
+			return nil
+		}
+		c = u.NetConn()
+	}
+	return nil
+}
+
+// finishChunk fills in the size line of the chunk whose data follows
+// b[start:start+chunkHead] and closes it.
+func finishChunk(b []byte, start int) []byte {
+	n := len(b) - start - chunkHead
+	const hex = "0123456789abcdef"
+	for i := 7; i >= 0; i-- {
+		b[start+i] = hex[n&0xf]
+		n >>= 4
+	}
+	b[start+8], b[start+9] = '\r', '\n'
+	return append(b, "\r\n"...)
+}
+
+// serve waits, blocked on a read, until the client goes away, the stream
+// ends, or done (the request's context) is closed; then it takes the stream
+// out of the writer. Any bytes the client sends are discarded. ctx is the
+// request's: it ends when the key the stream was opened with is revoked.
+func (d *directWriter) serve(ctx context.Context, ds *directStream) {
+	d.add(ds)
+	stop := context.AfterFunc(ctx, ds.end)
+	var b [64]byte
+	for {
+		if _, err := ds.conn.Read(b[:]); err != nil {
+			break
+		}
+	}
+	stop()
+	ds.end()
+	d.remove(ds)
+}
+
+// end closes the stream's connection, once.
+func (ds *directStream) end() {
+	if ds.ended.CompareAndSwap(false, true) {
+		ds.conn.Close()
+	}
+}
+
+func (d *directWriter) add(ds *directStream) {
+	d.once.Do(func() {
+		d.kick = make(chan struct{}, 1)
+		d.mu.streams = map[*directStream]struct{}{}
+		go d.run()
+	})
+	d.mu.Lock()
+	d.mu.streams[ds] = struct{}{}
+	d.mu.Unlock()
+	d.wake()
+}
+
+// remove takes ds out of the writer; once it returns the writer no longer
+// uses the stream's subscription.
+func (d *directWriter) remove(ds *directStream) {
+	d.mu.Lock()
+	delete(d.mu.streams, ds)
+	d.mu.Unlock()
+}
+
+func (d *directWriter) wake() {
+	select {
+	case d.kick <- struct{}{}:
+	default:
+	}
+}
+
+// run writes the streams' events as the feed reads them, and their
+// heartbeats, until the API shuts down.
+//
+// Passes that write are paced: one starts at least directPacing times as
+// long as the previous one took after it began, so that writing takes at
+// most 1/directPacing of the time, however many streams there are, up to
+// maxDirectInterval apart. With a few streams a pass takes microseconds
+// and events go out at once; with 100 it takes about a millisecond on a
+// small machine, and their events go out in batches some 20 ms apart.
+func (d *directWriter) run() {
+	var buf []byte
+	closing := d.api.closing.Done()
+	pause := time.NewTimer(0)
+	<-pause.C
+	var next time.Time // the earliest start of the next pass
+	for {
+		if wait := time.Until(next); wait > 0 {
+			pause.Reset(wait)
+			select {
+			case <-closing:
+				d.endAll()
+				return
+			case <-pause.C:
+			}
+		}
+		select {
+		case <-closing:
+			d.endAll()
+			return
+		default:
+		}
+		tick := d.api.heartbeats.tick()
+		var wait <-chan struct{}
+		again, wrote := false, false
+		began := time.Now()
+		d.mu.Lock()
+		for ds := range d.mu.streams {
+			if ds.draining.Load() || ds.ended.Load() {
+				continue
+			}
+			var more, w bool
+			buf, more, w, wait = d.pass(ds, buf, wait)
+			again, wrote = again || more, wrote || w
+		}
+		d.mu.Unlock()
+		if wrote {
+			next = began.Add(min(directPacing*time.Since(began), maxDirectInterval))
+		}
+		if again {
+			continue
+		}
+		select {
+		case <-closing:
+			d.endAll()
+			return
+		case <-wait:
+		case <-d.kick:
+		case <-tick:
+			d.mu.Lock()
+			for ds := range d.mu.streams {
+				if ds.sent || ds.draining.Load() || ds.ended.Load() {
+					ds.sent = false
+					continue
+				}
+				buf = d.heartbeat(ds, buf)
+			}
+			d.mu.Unlock()
+		}
+	}
+}
+
+const (
+	directPacing      = 20
+	maxDirectInterval = 25 * time.Millisecond
+)
+
+// endAll ends every stream: the server is shutting down. Each resumes from
+// its last seq when it reconnects.
+func (d *directWriter) endAll() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for ds := range d.mu.streams {
+		if !ds.draining.Load() {
+			ds.write([]byte("0\r\n\r\n")) // the answer's end, if the socket takes it
+		}
+		ds.end()
+	}
+}
+
+// pass writes what the stream has to send. more says to pass over it again
+// at once; else wait, if it has nothing now, is closed once it may have.
+func (d *directWriter) pass(ds *directStream, buf []byte, wait <-chan struct{}) (_ []byte, more, wrote bool, _ <-chan struct{}) {
+	st := ds.st
+	buf = append(buf[:0], make([]byte, chunkHead)...)
+	if st.gap != nil {
+		buf = appendGapMessage(buf, st.gap, st.req.sse)
+		if st.req.failOnGap || !st.resubscribe() {
+			ds.write(finishChunk(buf, 0))
+			ds.end()
+			return buf, false, true, wait
+		}
+		if st.gap != nil { // trimmed again meanwhile
+			ds.write(finishChunk(buf, 0))
+			return buf, true, true, wait
+		}
+	}
+	entries, w, err := st.sub.Poll(eventBatch)
+	switch {
+	case errors.As(err, &st.gap):
+		more = true // told in the next pass
+	case err != nil:
+		ds.end() // the feed failed or closed
+		return buf, false, false, wait
+	case len(entries) > 0:
+		for _, e := range entries {
+			buf = appendEntry(buf, e, st.req.sse, st.req.format)
+		}
+		more = true // Poll again: it has more, or says what to wait on
+	default:
+		wait = w
+	}
+	if len(buf) > chunkHead {
+		ds.write(finishChunk(buf, 0))
+		ds.sent, wrote = true, true
+	}
+	return buf, more, wrote, wait
+}
+
+// heartbeat writes a keep-alive to an idle stream.
+func (d *directWriter) heartbeat(ds *directStream, buf []byte) []byte {
+	buf = append(buf[:0], make([]byte, chunkHead)...)
+	if ds.st.req.sse {
+		pos := ds.st.req.after
+		if ds.st.sub != nil {
+			pos = ds.st.sub.Position()
+		}
+		buf = appendID(buf, ": heartbeat\n", pos)
+	} else {
+		buf = append(buf, '\n')
+	}
+	ds.write(finishChunk(buf, 0))
+	return buf
+}
+
+// write sends b without blocking; what the socket does not take is copied
+// and written by a goroutine of the stream's own, under the stream write
+// timeout, and the stream skipped until it is done.
+func (ds *directStream) write(b []byte) {
+	n := 0
+	if ds.raw != nil {
+		var werr error
+		err := ds.raw.Write(func(fd uintptr) bool {
+			for n < len(b) {
+				m, err := syscall.Write(int(fd), b[n:])
+				if err == syscall.EINTR {
+					continue
+				}
+				if err != nil {
+					if err != syscall.EAGAIN {
+						werr = err
+					}
+					break
+				}
+				n += m
+			}
+			return true // never wait here
+		})
+		if err != nil || werr != nil {
+			ds.end() // the client is gone; its reader ends the stream
+			return
+		}
+	}
+	if n == len(b) {
+		return
+	}
+	rest := append([]byte(nil), b[n:]...)
+	ds.draining.Store(true)
+	go ds.drain(rest)
+}
+
+// drain writes rest, blocking, and hands the stream back to the writer.
+func (ds *directStream) drain(rest []byte) {
+	ds.conn.SetWriteDeadline(time.Now().Add(streamWriteTimeout))
+	_, err := ds.conn.Write(rest)
+	if err != nil {
+		ds.end() // too slow or gone; it resumes by seq
+		return
+	}
+	ds.draining.Store(false)
+	ds.st.api.direct.wake()
+}
+
+// appendEntry appends one event as an SSE message or an NDJSON line.
+func appendEntry(b []byte, e *feed.Entry, sse bool, f feed.Format) []byte {
+	b = append(appendEntryHead(b, e, sse), e.JSON(f)...)
+	return append(b, entryTail(sse)...)
+}
+
+// appendEntryHead appends what comes before an event's JSON: over SSE its
+// id and event lines, and the data field's name.
+func appendEntryHead(b []byte, e *feed.Entry, sse bool) []byte {
+	if !sse {
+		return b
+	}
+	b = append(b, "id: "...)
+	b = strconv.AppendUint(b, e.Seq(), 10)
+	b = append(b, "\nevent: "...)
+	b = append(b, e.Event.Op.String()...)
+	return append(b, "\ndata: "...)
+}
+
+// entryTail is what ends an event: an empty line over SSE, a line end in
+// NDJSON.
+func entryTail(sse bool) string {
+	if sse {
+		return "\n\n"
+	}
+	return "\n"
+}
+
+// appendID appends an SSE message of a line and the id of a position.
+func appendID(b []byte, line string, pos uint64) []byte {
+	b = append(b, line...)
+	b = append(b, "id: "...)
+	b = strconv.AppendUint(b, pos, 10)
+	return append(b, "\n\n"...)
+}

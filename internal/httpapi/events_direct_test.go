@@ -1,0 +1,129 @@
+package httpapi
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hippo-db/hippo/internal/auth"
+)
+
+// recordsBody returns the body of POST /v1/collections/{c}/records with n
+// records, ids r0000 on from first, each with the given members.
+func recordsBody(first, n int, members string) string {
+	var b strings.Builder
+	b.WriteString(`{"records":[`)
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `{"id":"r%04d",%s}`, first+i, members)
+	}
+	b.WriteString(`]}`)
+	return b.String()
+}
+
+// openRawStream sends GET /v1/events on a new connection to the Unix socket
+// at path and returns the connection and the answer; its body is the
+// stream.
+func openRawStream(t *testing.T, path, query string) (net.Conn, *http.Response) {
+	t.Helper()
+	c, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	fmt.Fprintf(c, "GET /v1/events?%s HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\n\r\n", query)
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, resp
+}
+
+// TestDirectStreamSlowReader: a subscriber that stops reading while records
+// pour in fills its socket; what the socket would not take is written
+// later, and the subscriber then receives every event once, in order.
+func TestDirectStreamSlowReader(t *testing.T) {
+	a, _, _ := newAccessAPI(t, Options{}, auth.KeyringOptions{})
+	hc, path := serveUnix(t, a, "class=write", nil)
+	put := func(path, body string) {
+		t.Helper()
+		req, _ := http.NewRequest("PUT", "http://localhost"+path, strings.NewReader(body))
+		if path == "/v1/collections/c/records" {
+			req.Method = "POST"
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode/100 != 2 {
+			t.Fatalf("%s: %d", path, resp.StatusCode)
+		}
+	}
+	put("/v1/collections/c", `{"dimension":512,"metric":"l2"}`)
+	_, resp := openRawStream(t, path, "from=0")
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("answer %d %v", resp.StatusCode, resp.Header)
+	}
+	// 2,000 records of 512 dimensions, 10 MB of events: far more than a
+	// socket buffers, written while the subscriber reads nothing.
+	vec := strings.TrimSuffix(strings.Repeat("0.123456,", 512), ",")
+	const batches, perBatch = 40, 50
+	for b := range batches {
+		put("/v1/collections/c/records", recordsBody(b*perBatch, perBatch, `"vector":[`+vec+`]`))
+	}
+	last := uint64(1 + batches*perBatch) // the collection, then every record
+	r := bufio.NewReader(resp.Body)
+	want := uint64(1)
+	for want <= last {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			t.Fatalf("waiting for seq %d: %v", want, err)
+		}
+		id, ok := strings.CutPrefix(strings.TrimSuffix(line, "\n"), "id: ")
+		if !ok {
+			continue
+		}
+		seq, _ := strconv.ParseUint(id, 10, 64)
+		if seq == 0 {
+			continue // the position the stream started from
+		}
+		if seq != want {
+			t.Fatalf("seq %d after %d", seq, want-1)
+		}
+		want++
+	}
+}
+
+// TestDirectStreamEndsWithClient: a subscriber that hangs up gives its
+// place back at once: with max_streams=1 the next stream is admitted.
+func TestDirectStreamEndsWithClient(t *testing.T) {
+	a, _, _ := newAccessAPI(t, Options{}, auth.KeyringOptions{})
+	_, path := serveUnix(t, a, "class=read&max_streams=1", nil)
+	c, resp := openRawStream(t, path, "")
+	if resp.StatusCode != 200 {
+		t.Fatalf("first stream: %d", resp.StatusCode)
+	}
+	if _, resp := openRawStream(t, path, ""); resp.StatusCode != http.StatusServiceUnavailable && resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("a second stream beside the first: %d", resp.StatusCode)
+	}
+	c.Close()
+	for began := time.Now(); ; {
+		_, resp := openRawStream(t, path, "")
+		if resp.StatusCode == 200 {
+			break
+		}
+		if time.Since(began) > 2*time.Second {
+			t.Fatalf("the stream of a client that hung up still holds its place: %d", resp.StatusCode)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

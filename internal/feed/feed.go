@@ -404,6 +404,20 @@ func (s *Subscription) Next(ctx context.Context, max int) ([]*Entry, error) {
 // waits on it rather than on a timer of its own holds nothing while idle.
 // After Close of the hub it returns ErrClosed.
 func (s *Subscription) Poll(max int) ([]*Entry, <-chan struct{}, error) {
+	for {
+		out, wait, err := s.PollStep(max)
+		if len(out) > 0 || wait != nil || err != nil {
+			return out, wait, err
+		}
+	}
+}
+
+// PollStep is Poll for a caller that serves many subscriptions in turn: a
+// subscriber behind the ring whose filter admits little could otherwise
+// make one call scan the whole log. It reads at most one stretch of the log
+// (64×max events), and if that held nothing the filter admits, it returns
+// no entries, no channel and no error: call again.
+func (s *Subscription) PollStep(max int) ([]*Entry, <-chan struct{}, error) {
 	h := s.hub
 	for {
 		select {
@@ -435,14 +449,12 @@ func (s *Subscription) Poll(max int) ([]*Entry, <-chan struct{}, error) {
 			if len(out) > 0 {
 				return out, nil, nil
 			}
-			continue
+			continue // the ring is in memory and bounded: go on through it
 		}
 		last := h.mu.last
 		h.mu.Unlock()
 		out, err := s.catchUp(last, max)
-		if err != nil || len(out) > 0 {
-			return out, nil, err
-		}
+		return out, nil, err
 	}
 }
 
@@ -521,7 +533,7 @@ func (s *Subscription) catchUp(last uint64, max int) ([]*Entry, error) {
 			take(e)
 		}
 	}
-	return out, nil // empty when nothing in this stretch was admitted; Poll loops
+	return out, nil // empty when nothing in this stretch was admitted
 }
 
 // loadHistory reads up to historyBatch events from seq `from` on, and not

@@ -419,3 +419,45 @@ func TestHubReadsPastTrimmedEvents(t *testing.T) {
 		t.Fatalf("from the oldest: %s", got)
 	}
 }
+
+// TestPollStepBoundsAScan: a subscriber far behind the ring whose filter
+// admits nothing until the end scans the log a stretch per PollStep, so that
+// a writer serving many subscriptions in turn is not held by one.
+func TestPollStepBoundsAScan(t *testing.T) {
+	l := newLog(t)
+	other := store.Collection{ID: 2, Name: "b", Dimension: 1, Metric: "l2", CreatedAt: t0}
+	l.commit(store.Event{Op: store.OpCollectionCreated, Collection: other})
+	for i := range 3000 {
+		l.upsert(l.coll, fmt.Sprint("r", i))
+	}
+	wanted := l.upsert(other, "x")
+	h := New(l.store, l.seq, 16)
+	defer h.Close()
+	s, err := h.Subscribe(0, Filter{Collections: map[string]bool{"b": true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const max = 10
+	var got []*Entry
+	steps := 0
+	for ; len(got) < 2; steps++ {
+		before := s.Position()
+		out, wait, err := s.PollStep(max)
+		switch {
+		case err != nil:
+			t.Fatal(err)
+		case wait != nil:
+			t.Fatalf("caught up with %v", seqs(got))
+		}
+		if scanned := s.Position() - before; scanned > 64*max {
+			t.Fatalf("one step scanned %d events", scanned)
+		}
+		got = append(got, out...)
+	}
+	if seqs(got) != fmt.Sprintf("2 %d", wanted) {
+		t.Fatalf("got %s", seqs(got))
+	}
+	if steps <= int(wanted)/(64*max) {
+		t.Fatalf("%d steps to scan %d events", steps, wanted)
+	}
+}

@@ -68,9 +68,6 @@ func (a *API) hijack(w http.ResponseWriter, r *http.Request, st *eventStream) (d
 	if r.ProtoMajor != 1 || r.TLS != nil {
 		return nil, true
 	}
-	if _, can := unwrapHijacker(w); !can {
-		return nil, true
-	}
 	conn, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		return nil, true
@@ -100,21 +97,6 @@ func (a *API) hijack(w http.ResponseWriter, r *http.Request, st *eventStream) (d
 	}
 	conn.SetWriteDeadline(time.Time{})
 	return ds, true
-}
-
-// unwrapHijacker reports whether w, or a writer it wraps, can hand its
-// connection over.
-func unwrapHijacker(w http.ResponseWriter) (http.Hijacker, bool) {
-	for {
-		if h, ok := w.(http.Hijacker); ok {
-			return h, true
-		}
-		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
-		if !ok {
-			return nil, false
-		}
-		w = u.Unwrap()
-	}
 }
 
 // rawConnOf returns the descriptor of c, looking through wrappers that say
@@ -184,6 +166,9 @@ func (d *directWriter) add(ds *directStream) {
 	d.mu.Lock()
 	d.mu.streams[ds] = struct{}{}
 	d.mu.Unlock()
+	if d.api.closing.Err() != nil {
+		ds.end() // the writer may have ended its streams already
+	}
 	d.wake()
 }
 
@@ -308,7 +293,7 @@ func (d *directWriter) pass(ds *directStream, buf []byte, wait <-chan struct{}) 
 			return buf, true, true, wait
 		}
 	}
-	entries, w, err := st.sub.Poll(eventBatch)
+	entries, w, err := st.sub.PollStep(eventBatch)
 	switch {
 	case errors.As(err, &st.gap):
 		more = true // told in the next pass
@@ -320,6 +305,8 @@ func (d *directWriter) pass(ds *directStream, buf []byte, wait <-chan struct{}) 
 			buf = appendEntry(buf, e, st.req.sse, st.req.format)
 		}
 		more = true // Poll again: it has more, or says what to wait on
+	case w == nil:
+		more = true // a stretch of the log with nothing for this stream
 	default:
 		wait = w
 	}

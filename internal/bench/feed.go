@@ -3,6 +3,7 @@ package bench
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -126,18 +127,22 @@ type FanoutStep struct {
 type FeedWriteCost struct {
 	Writers, Subscribers int
 	// Passes are, in order: no subscribers (the mean of a pass before and
-	// one after the others), one subscriber that receives the records,
-	// Subscribers that receive only the events, and as many that receive
-	// the records.
-	Passes [numWritePasses]WritePass
+	// one after the others), then writePasses.
+	Passes [1 + len(writePasses)]WritePass
 }
 
-const numWritePasses = 4
+// writePasses are the write-cost passes with subscribers; 0 stands for
+// FeedOptions.FanoutSubs.
+var writePasses = [...]struct {
+	subs           int
+	records, http1 bool
+}{{1, true, false}, {0, false, false}, {0, true, false}, {0, false, true}, {0, true, true}}
 
 // WritePass is one pass of the write-cost figure.
 type WritePass struct {
 	Subscribers int     // 0 for the baseline
 	Records     bool    // the subscribers receive the records
+	HTTP1       bool    // the subscribers are on HTTP/1.1, a connection each (else HTTP/2, 25 streams a connection)
 	PerSec      float64 // upserts per second
 	// ServerCPU is the server's CPU time per upsert: what a server whose
 	// subscribers read on other CPUs would pay for the feed.
@@ -150,9 +155,9 @@ func (p WritePass) name() string {
 	case p.Subscribers == 0:
 		return "none"
 	case p.Records:
-		return fmt.Sprintf("%d, records included", p.Subscribers)
+		return fmt.Sprintf("%d, records included, %s", p.Subscribers, transportName(p.HTTP1))
 	}
-	return fmt.Sprintf("%d, events only", p.Subscribers)
+	return fmt.Sprintf("%d, events only, %s", p.Subscribers, transportName(p.HTTP1))
 }
 
 // Cost is what pass i loses in upserts per second against no subscribers.
@@ -232,7 +237,7 @@ func RunFeed(opt FeedOptions, progress io.Writer) (*FeedReport, error) {
 	type fanoutCase struct{ records, http1 bool }
 	fanoutCases := []fanoutCase{{true, false}, {false, false}, {true, true}}
 	fanouts := make([][]FeedFanout, len(fanoutCases))
-	var writePasses [numWritePasses][]WritePass
+	var writeCosts [1 + len(writePasses)][]WritePass
 	for range opt.Repeats {
 		srv, c, err := fresh()
 		if err != nil {
@@ -245,12 +250,13 @@ func RunFeed(opt FeedOptions, progress io.Writer) (*FeedReport, error) {
 			if err != nil {
 				return err
 			}
-			ps := &wc.Passes
-			say(progress, "writes, %d writers (server CPU per upsert): %.0f/s without subscribers (%v), %.0f/s with one receiving records (%v), %.0f/s with %d receiving events only (%v), %.0f/s with %d receiving records (%v) (load %s)",
-				opt.Writers, ps[0].PerSec, ps[0].ServerCPU.Round(time.Microsecond), ps[1].PerSec, ps[1].ServerCPU.Round(time.Microsecond),
-				ps[2].PerSec, opt.FanoutSubs, ps[2].ServerCPU.Round(time.Microsecond), ps[3].PerSec, opt.FanoutSubs, ps[3].ServerCPU.Round(time.Microsecond), loadAverage())
-			for i, p := range ps {
-				writePasses[i] = append(writePasses[i], p)
+			var passes []string
+			for _, p := range wc.Passes {
+				passes = append(passes, fmt.Sprintf("%s: %.0f/s (%v)", p.name(), p.PerSec, p.ServerCPU.Round(time.Microsecond)))
+			}
+			say(progress, "writes, %d writers, upserts/s (server CPU per upsert) by subscribers: %s (load %s)", opt.Writers, strings.Join(passes, "; "), loadAverage())
+			for i, p := range wc.Passes {
+				writeCosts[i] = append(writeCosts[i], p)
 			}
 			for i, lc := range latencyCases {
 				l, err := feedLatency(srv, c, opt, lc.subs, lc.records, lc.http1, vectors)
@@ -289,9 +295,9 @@ func RunFeed(opt FeedOptions, progress io.Writer) (*FeedReport, error) {
 		rep.Fanout = append(rep.Fanout, medianBy(fs, func(f FeedFanout) float64 { return f.Rate }))
 	}
 	rep.WriteCost = FeedWriteCost{Writers: opt.Writers, Subscribers: opt.FanoutSubs}
-	for i, ps := range writePasses {
+	for i, ps := range writeCosts {
 		rep.WriteCost.Passes[i] = WritePass{
-			Subscribers: ps[0].Subscribers, Records: ps[0].Records,
+			Subscribers: ps[0].Subscribers, Records: ps[0].Records, HTTP1: ps[0].HTTP1,
 			PerSec:    medianF(mapSlice(ps, func(p WritePass) float64 { return p.PerSec })),
 			ServerCPU: time.Duration(medianF(mapSlice(ps, func(p WritePass) float64 { return float64(p.ServerCPU) }))),
 		}
@@ -827,7 +833,7 @@ func feedFanout(srv *server, c *client.Client, opt FeedOptions, records, http1 b
 // The server's CPU time per upsert is taken too, which they do not touch.
 func feedWriteCost(srv *server, c *client.Client, opt FeedOptions, vectors [][]float32) (FeedWriteCost, error) {
 	ctx := context.Background()
-	pass := func(name string, subs int, records bool) (WritePass, error) {
+	pass := func(name string, subs int, records, http1 bool) (WritePass, error) {
 		time.Sleep(time.Second) // let the previous pass's work settle
 		var n atomic.Int64
 		var firstErr atomic.Value
@@ -854,33 +860,29 @@ func feedWriteCost(srv *server, c *client.Client, opt FeedOptions, vectors [][]f
 			return WritePass{}, fmt.Errorf("write pass %s: no upsert finished", name)
 		}
 		return WritePass{
-			Subscribers: subs, Records: records,
+			Subscribers: subs, Records: records, HTTP1: http1,
 			PerSec:    float64(n.Load()) / time.Since(began).Seconds(),
 			ServerCPU: (srv.cpuTime() - cpu) / time.Duration(n.Load()),
 		}, nil
 	}
-	with := func(n int, records bool) (WritePass, error) {
-		set, err := subscribe(srv, n, min(opt.StreamsPerConn, 25), false, eventsQuery(records))
-		if err != nil {
-			return WritePass{}, err
-		}
-		defer set.close()
-		return pass(fmt.Sprintf("with%d-%v", n, records), n, records)
-	}
 	wc := FeedWriteCost{Writers: opt.Writers, Subscribers: opt.FanoutSubs}
-	before, err := pass("before", 0, false)
+	before, err := pass("before", 0, false, false)
 	if err != nil {
 		return wc, err
 	}
-	for i, sub := range []struct {
-		n       int
-		records bool
-	}{{1, true}, {opt.FanoutSubs, false}, {opt.FanoutSubs, true}} {
-		if wc.Passes[i+1], err = with(sub.n, sub.records); err != nil {
+	for i, wp := range writePasses {
+		n := cmp.Or(wp.subs, opt.FanoutSubs)
+		set, err := subscribe(srv, n, min(opt.StreamsPerConn, 25), wp.http1, eventsQuery(wp.records))
+		if err != nil {
+			return wc, err
+		}
+		wc.Passes[i+1], err = pass(fmt.Sprintf("with%d-%v-%v", n, wp.records, wp.http1), n, wp.records, wp.http1)
+		set.close()
+		if err != nil {
 			return wc, err
 		}
 	}
-	after, err := pass("after", 0, false)
+	after, err := pass("after", 0, false, false)
 	if err != nil {
 		return wc, err
 	}

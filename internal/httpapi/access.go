@@ -113,6 +113,7 @@ func newAccess(opts Options) access {
 type grant struct {
 	conn *auth.Conn
 	key  *auth.ActiveKey // nil on listeners without keys
+	held *admission      // a stream's, for detach
 }
 
 type grantKey struct{}
@@ -226,17 +227,25 @@ type routeCheck struct {
 }
 
 // admission is what a request admitted by enter holds until its handler
-// returns.
+// returns, or a stream detached from its handler ends.
 type admission struct {
 	gate          *auth.Gate // the listener's streams or requests
 	keyStreams    *auth.Gate // the key's streams; nil if none taken
 	resetDeadline http.ResponseWriter
 	cancel        context.CancelFunc
 	stop          func() bool
+	detached      bool // the stream releases it, not guard
 }
 
-// release gives back what enter took, in the reverse order.
+// release gives back what enter took, unless a stream detached it.
 func (h *admission) release() {
+	if !h.detached {
+		h.free()
+	}
+}
+
+// free gives back what enter took, in the reverse order.
+func (h *admission) free() {
 	if h.stop != nil {
 		h.stop()
 	}
@@ -308,6 +317,9 @@ func (a *API) enter(w http.ResponseWriter, r *http.Request, c *routeCheck, held 
 		setWriteDeadline(w, d)
 		held.resetDeadline = w
 	}
+	if c.kind == kindStream {
+		g.held = held
+	}
 	if c.kind != kindUnary || g.key != nil {
 		ctx := context.WithValue(r.Context(), grantKey{}, &g)
 		if g.key != nil && c.kind != kindUnary {
@@ -317,6 +329,23 @@ func (a *API) enter(w http.ResponseWriter, r *http.Request, c *routeCheck, held 
 		r = r.WithContext(ctx)
 	}
 	return r
+}
+
+// detach hands a stream's admission from guard to the stream, whose
+// handler returns while the stream goes on: release gives back its place
+// under max_streams when the stream ends. revoked, if not nil, is done
+// when the stream's API key is revoked; the stream must then end. (The
+// request's own context ends when the handler returns.)
+func detach(r *http.Request) (release func(), revoked context.Context) {
+	g := grantFrom(r.Context())
+	if g == nil || g.held == nil {
+		return func() {}, nil // no access checks
+	}
+	g.held.detached = true
+	if g.key != nil {
+		revoked = g.key.Context()
+	}
+	return g.held.free, revoked
 }
 
 // allowsEventCollections requires a key limited to some collections to

@@ -141,11 +141,14 @@ func (a *API) events(w http.ResponseWriter, r *http.Request) {
 	if st == nil {
 		return
 	}
-	defer st.close()
 	if st.direct != nil {
-		a.direct.serve(r.Context(), st.direct)
+		// The handler returns, and with it net/http's hold on the
+		// connection: a goroutine of the stream's own waits for its end.
+		release, revoked := detach(r)
+		go a.direct.serve(st.direct, revoked, release)
 		return
 	}
+	defer st.close()
 	st.run(r.Context().Done(), a.closing.Done())
 }
 

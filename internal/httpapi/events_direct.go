@@ -29,11 +29,12 @@ import (
 // the whole batch gets a goroutine that finishes the write, under the
 // stream write timeout, and hands the stream back.
 //
-// The request's goroutine stays, blocked on a read of the connection, which
-// tells it at once when the client goes away; it holds the stream's
-// admission (max_streams) and ends the stream when the request's context
-// does (a revoked key). It needs no buffer and does not wake while the
-// stream runs.
+// The request's handler returns, and net/http lets go of the connection
+// and its buffers. A goroutine of the stream's own waits, blocked on a read
+// of the connection, which tells it at once when the client goes away; it
+// holds the stream's admission (max_streams) and ends the stream when its
+// API key is revoked. It needs no buffer and does not wake while the stream
+// runs.
 type directWriter struct {
 	api  *API
 	once sync.Once
@@ -133,21 +134,25 @@ func finishChunk(b []byte, start int) []byte {
 }
 
 // serve waits, blocked on a read, until the client goes away, the stream
-// ends, or done (the request's context) is closed; then it takes the stream
-// out of the writer. Any bytes the client sends are discarded. ctx is the
-// request's: it ends when the key the stream was opened with is revoked.
-func (d *directWriter) serve(ctx context.Context, ds *directStream) {
+// ends, or revoked (the context of the stream's API key, if any) is done;
+// then it takes the stream out of the writer, closes its subscription and
+// calls release. Any bytes the client sends are discarded.
+func (d *directWriter) serve(ds *directStream, revoked context.Context, release func()) {
 	d.add(ds)
-	stop := context.AfterFunc(ctx, ds.end)
+	if revoked != nil {
+		stop := context.AfterFunc(revoked, ds.end)
+		defer stop()
+	}
 	var b [64]byte
 	for {
 		if _, err := ds.conn.Read(b[:]); err != nil {
 			break
 		}
 	}
-	stop()
 	ds.end()
 	d.remove(ds)
+	ds.st.close()
+	release()
 }
 
 // end closes the stream's connection, once.

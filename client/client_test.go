@@ -3,6 +3,8 @@ package client
 import (
 	"context"
 	"errors"
+	"io"
+	"iter"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -547,6 +549,51 @@ func TestHTTPS(t *testing.T) {
 			}
 			if tr.name == "http1" && s.http1.Load() != 40 {
 				t.Errorf("%d HTTP/1 requests, want 40", s.http1.Load())
+			}
+		})
+	}
+}
+
+// TestEventsOwnConnections: on a cleartext address the Client opens each
+// event stream on an HTTP/1.1 connection of its own, which the server can
+// write cheaply, while its other calls stay on HTTP/2, or on the
+// WithHTTP1Pool connections, which an open stream does not take.
+func TestEventsOwnConnections(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		opts       []Option
+		unaryMajor int
+	}{{"h2c", nil, 2}, {"http1 pool of one", []Option{WithHTTP1Pool(1)}, 1}} {
+		t.Run(tc.name, func(t *testing.T) {
+			var streamMajor, unaryMajor atomic.Int64
+			h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path != "/v1/events" {
+					unaryMajor.Store(int64(r.ProtoMajor))
+					writeJSON(w, 200, map[string]any{"status": "ok"})
+					return
+				}
+				streamMajor.Store(int64(r.ProtoMajor))
+				w.Header().Set("Content-Type", "text/event-stream")
+				io.WriteString(w, "id: 1\nevent: collection.created\ndata: {\"seq\":1,\"type\":\"collection.created\",\"collection\":\"a\",\"time\":\"2026-01-01T00:00:00Z\"}\n\n")
+				w.(http.Flusher).Flush()
+				<-r.Context().Done()
+			})
+			addr, _ := startServer(t, "unix", h)
+			c := newTestClient(t, addr, tc.opts...)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			from := uint64(0)
+			next, stop := iter.Pull2(c.Events(ctx, &EventsOptions{From: &from}))
+			defer stop()
+			if ev, err, ok := next(); !ok || err != nil || ev.Seq != 1 {
+				t.Fatalf("first event: %v %v %v", ev, err, ok)
+			}
+			// The stream is open; a call still gets through.
+			if _, err := c.Health(ctx); err != nil {
+				t.Fatalf("a call beside an open stream: %v", err)
+			}
+			if streamMajor.Load() != 1 || unaryMajor.Load() != int64(tc.unaryMajor) {
+				t.Fatalf("stream over HTTP/%d, calls over HTTP/%d", streamMajor.Load(), unaryMajor.Load())
 			}
 		})
 	}

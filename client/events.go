@@ -277,7 +277,7 @@ func (s *eventStream) connect(ctx context.Context) (healthy bool, err error) {
 	}
 	req.Header.Set("Accept", contentTypeSSE)
 	req.Header.Set("Last-Event-ID", strconv.FormatUint(s.pos, 10))
-	resp, err := s.c.send(req)
+	resp, err := s.c.sendEvents(req)
 	if err != nil {
 		return false, err
 	}

@@ -140,12 +140,18 @@ func TestFeedDeliversEveryAcknowledgedWriteThroughKills(t *testing.T) {
 	}
 	ledger := &feedLedger{acked: map[uint64]feedChange{coll.Seq: {client.EventCollectionCreated, "", ""}}, inFlight: map[feedChange]int{}}
 
-	// Two consumers: over HTTP/2, and over HTTP/1.1, whose streams the
-	// server writes from its direct writer.
+	// Two consumers: over HTTP/1.1, as the client opens event streams,
+	// which the server writes from its direct writer; and over HTTP/2,
+	// where each stream has a goroutine of its own.
 	consumerCtx, stopConsumers := context.WithCancel(ctx)
+	socket := srv.socket // the same path after every restart
+	h2c := &http.Transport{Protocols: new(http.Protocols), DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", socket)
+	}}
+	h2c.Protocols.SetUnencryptedHTTP2(true)
 	consumers := []*feedConsumer{
-		{name: "h2c", c: srv.client(t)},
-		{name: "http/1.1", c: srv.client(t, client.WithHTTP1Pool(1))},
+		{name: "http/1.1", c: srv.client(t)},
+		{name: "h2c", c: srv.client(t, client.WithHTTPClient(&http.Client{Transport: h2c}))},
 	}
 	for _, fc := range consumers {
 		fc.start(consumerCtx)

@@ -332,6 +332,7 @@ wait:
 		})
 	}
 	shutdown.Wait()
+	api.Shutdown() // the streams taken over from the servers, which they do not wait for
 	wg.Wait()
 	closeListeners(listeners)
 	return serveErr

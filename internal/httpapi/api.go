@@ -14,6 +14,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/hippo-db/hippo/internal/auth"
@@ -98,6 +99,9 @@ type API struct {
 	access   access
 	// direct writes the event streams of plain HTTP/1.1 connections.
 	direct directWriter
+	// sessions counts the open WebSocket sessions, which Shutdown waits
+	// for: their connections are taken over from the server too.
+	sessions sync.WaitGroup
 }
 
 // New returns the API over e.
@@ -140,7 +144,16 @@ func New(e *engine.Engine, opts Options) *API {
 // Shutdown ends every event stream, so that http.Server.Shutdown need not
 // wait for them; subscribers resume from their last seq. Register it with
 // http.Server.RegisterOnShutdown.
-func (a *API) Shutdown() { a.shutdown() }
+//
+// It returns once the WebSockets and the plain HTTP/1.1 streams, which the
+// API took over from their server (and which the server's Shutdown and
+// Close therefore do not wait for), have ended; call it before closing the
+// engine.
+func (a *API) Shutdown() {
+	a.shutdown()
+	a.direct.wait()
+	a.sessions.Wait()
+}
 
 // Routes returns the route table.
 func (a *API) Routes() []Route { return append([]Route(nil), a.routes...) }

@@ -23,9 +23,11 @@ func newServer(t *testing.T) (*httptest.Server, *engine.Engine) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(New(e, Options{}))
+	api := New(e, Options{})
+	srv := httptest.NewServer(api)
 	t.Cleanup(func() {
 		srv.Close()
+		api.Shutdown() // the WebSockets and HTTP/1.1 streams the server does not wait for
 		e.Close()
 	})
 	return srv, e

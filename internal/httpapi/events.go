@@ -127,7 +127,9 @@ var (
 	streamBufLeases atomic.Int64
 )
 
-// events streams the change feed as Server-Sent Events or NDJSON.
+// events streams the change feed as Server-Sent Events or NDJSON. A stream
+// on a plain HTTP/1.1 connection is handed to the direct writer
+// (events_direct.go) and the handler returns; the rest run here.
 //
 // Waiting costs a stream no timer, goroutine or buffer of its own: it waits
 // on the feed's channel for new events, the shared heartbeat tick, and the
@@ -145,7 +147,7 @@ func (a *API) events(w http.ResponseWriter, r *http.Request) {
 		// The handler returns, and with it net/http's hold on the
 		// connection: a goroutine of the stream's own waits for its end.
 		release, revoked := detach(r)
-		go a.direct.serve(st.direct, revoked, release)
+		go a.direct.awaitEnd(st.direct, revoked, release)
 		return
 	}
 	defer st.close()

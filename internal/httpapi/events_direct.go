@@ -3,6 +3,7 @@ package httpapi
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"net"
 	"net/http"
@@ -36,10 +37,12 @@ import (
 // API key is revoked. It needs no buffer and does not wake while the stream
 // runs.
 type directWriter struct {
-	api  *API
-	once sync.Once
-	kick chan struct{} // buffered(1): a stream joined, or may be written again
-	mu   struct {
+	api     *API
+	once    sync.Once
+	started atomic.Bool
+	done    chan struct{} // closed when run returns
+	kick    chan struct{} // buffered(1): a stream joined, or may be written again
+	mu      struct {
 		sync.Mutex // held for a whole pass over the streams
 		streams    map[*directStream]struct{}
 	}
@@ -50,11 +53,14 @@ type directStream struct {
 	st   *eventStream
 	conn net.Conn
 	raw  syscall.RawConn // nil if the connection has no descriptor: every write then drains
-	sent bool            // written since the last heartbeat tick; the writer's
+	sent bool            // written since the last heartbeat tick (only the writer uses it)
 	// draining is set while a goroutine of its own finishes a write the
 	// socket would not take at once; the writer skips the stream meanwhile.
 	draining atomic.Bool
 	ended    atomic.Bool
+	// last says that what is being written ends the answer: the
+	// connection closes once it is written.
+	last atomic.Bool
 }
 
 // chunkHead is the room left before a chunk's data for its size line: eight
@@ -66,15 +72,17 @@ const chunkHead = 10
 // stream; nil if the stream stays with net/http. If the write fails it
 // returns nil with ok false: the stream is over.
 func (a *API) hijack(w http.ResponseWriter, r *http.Request, st *eventStream) (ds *directStream, ok bool) {
-	if r.ProtoMajor != 1 || r.TLS != nil {
+	// HTTP/1.0 has no chunked answers, HEAD no body, TLS no socket to
+	// write to directly.
+	if r.ProtoMajor != 1 || !r.ProtoAtLeast(1, 1) || r.Method != http.MethodGet || r.TLS != nil {
 		return nil, true
 	}
-	conn, brw, err := http.NewResponseController(w).Hijack()
+	conn, _, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		return nil, true
 	}
-	brw.Reader.Reset(nil) // a client of an event stream sends nothing more
-	brw.Writer.Reset(nil)
+	// What net/http had buffered of the connection is dropped: a client of
+	// an event stream sends nothing more.
 	ds = &directStream{st: st, conn: conn, raw: rawConnOf(conn)}
 
 	h := w.Header()
@@ -101,9 +109,13 @@ func (a *API) hijack(w http.ResponseWriter, r *http.Request, st *eventStream) (d
 }
 
 // rawConnOf returns the descriptor of c, looking through wrappers that say
-// what they wrap (NetConn, as tls.Conn has), or nil.
+// what they wrap (a NetConn method), or nil; never that under TLS, where
+// writing to it would bypass the encryption.
 func rawConnOf(c net.Conn) syscall.RawConn {
 	for range 8 {
+		if _, ok := c.(*tls.Conn); ok {
+			return nil
+		}
 		if sc, ok := c.(syscall.Conn); ok {
 			raw, err := sc.SyscallConn()
 			if err != nil {
@@ -124,6 +136,9 @@ func rawConnOf(c net.Conn) syscall.RawConn {
 // b[start:start+chunkHead] and closes it.
 func finishChunk(b []byte, start int) []byte {
 	n := len(b) - start - chunkHead
+	if n > 0xffffffff {
+		panic("httpapi: event chunk over 4 GiB") // batches are at most 256 events
+	}
 	const hex = "0123456789abcdef"
 	for i := 7; i >= 0; i-- {
 		b[start+i] = hex[n&0xf]
@@ -133,11 +148,11 @@ func finishChunk(b []byte, start int) []byte {
 	return append(b, "\r\n"...)
 }
 
-// serve waits, blocked on a read, until the client goes away, the stream
+// awaitEnd waits, blocked on a read, until the client goes away, the stream
 // ends, or revoked (the context of the stream's API key, if any) is done;
 // then it takes the stream out of the writer, closes its subscription and
 // calls release. Any bytes the client sends are discarded.
-func (d *directWriter) serve(ds *directStream, revoked context.Context, release func()) {
+func (d *directWriter) awaitEnd(ds *directStream, revoked context.Context, release func()) {
 	d.add(ds)
 	if revoked != nil {
 		stop := context.AfterFunc(revoked, ds.end)
@@ -165,7 +180,9 @@ func (ds *directStream) end() {
 func (d *directWriter) add(ds *directStream) {
 	d.once.Do(func() {
 		d.kick = make(chan struct{}, 1)
+		d.done = make(chan struct{})
 		d.mu.streams = map[*directStream]struct{}{}
+		d.started.Store(true)
 		go d.run()
 	})
 	d.mu.Lock()
@@ -185,6 +202,14 @@ func (d *directWriter) remove(ds *directStream) {
 	d.mu.Unlock()
 }
 
+// wait returns once the writer has ended its streams, after the API's
+// Shutdown.
+func (d *directWriter) wait() {
+	if d.started.Load() {
+		<-d.done
+	}
+}
+
 func (d *directWriter) wake() {
 	select {
 	case d.kick <- struct{}{}:
@@ -198,15 +223,18 @@ func (d *directWriter) wake() {
 // Passes that write are paced: one starts at least directPacing times as
 // long as the previous one took after it began, so that writing takes at
 // most 1/directPacing of the time, however many streams there are, up to
-// maxDirectInterval apart. With a few streams a pass takes microseconds
-// and events go out at once; with 100 it takes about a millisecond on a
-// small machine, and their events go out in batches some 20 ms apart.
+// maxDirectInterval apart, and at most maxPacePerStream per stream it
+// wrote. With a few streams a pass takes microseconds and events go out at
+// once; with 100 it takes about a millisecond on a small machine, and their
+// events go out in batches some 20 ms apart.
 func (d *directWriter) run() {
+	defer close(d.done)
 	var buf []byte
 	closing := d.api.closing.Done()
 	pause := time.NewTimer(0)
 	<-pause.C
 	var next time.Time // the earliest start of the next pass
+	tick := d.api.heartbeats.tick()
 	for {
 		if wait := time.Until(next); wait > 0 {
 			pause.Reset(wait)
@@ -221,11 +249,12 @@ func (d *directWriter) run() {
 		case <-closing:
 			d.endAll()
 			return
+		case <-tick:
+			tick = d.heartbeats()
 		default:
 		}
-		tick := d.api.heartbeats.tick()
-		var wait <-chan struct{}
-		again, wrote := false, false
+		var wait <-chan struct{} // the earliest of the streams' channels
+		again, wrote := false, 0
 		began := time.Now()
 		d.mu.Lock()
 		for ds := range d.mu.streams {
@@ -233,12 +262,25 @@ func (d *directWriter) run() {
 				continue
 			}
 			var more, w bool
-			buf, more, w, wait = d.pass(ds, buf, wait)
-			again, wrote = again || more, wrote || w
+			var ch <-chan struct{}
+			buf, more, w, ch = d.pass(ds, buf)
+			again = again || more
+			if w {
+				wrote++
+			}
+			if wait == nil {
+				// Channels are closed in the order they were handed
+				// out: the earliest is closed whenever a later one is.
+				wait = ch
+			}
 		}
 		d.mu.Unlock()
-		if wrote {
-			next = began.Add(min(directPacing*time.Since(began), maxDirectInterval))
+		if cap(buf) > 1<<20 {
+			buf = nil // a catch-up batch of records; do not keep it
+		}
+		if wrote > 0 {
+			pace := min(directPacing*time.Since(began), time.Duration(wrote)*maxPacePerStream, maxDirectInterval)
+			next = began.Add(pace)
 		}
 		if again {
 			continue
@@ -250,22 +292,34 @@ func (d *directWriter) run() {
 		case <-wait:
 		case <-d.kick:
 		case <-tick:
-			d.mu.Lock()
-			for ds := range d.mu.streams {
-				if ds.sent || ds.draining.Load() || ds.ended.Load() {
-					ds.sent = false
-					continue
-				}
-				buf = d.heartbeat(ds, buf)
-			}
-			d.mu.Unlock()
+			tick = d.heartbeats()
 		}
 	}
+}
+
+// heartbeats writes a keep-alive to every stream that was sent nothing since
+// the previous tick, and returns the next tick.
+func (d *directWriter) heartbeats() <-chan struct{} {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var buf []byte
+	for ds := range d.mu.streams {
+		if ds.sent || ds.draining.Load() || ds.ended.Load() {
+			ds.sent = false
+			continue
+		}
+		buf = d.heartbeat(ds, buf)
+	}
+	return d.api.heartbeats.tick()
 }
 
 const (
 	directPacing      = 20
 	maxDirectInterval = 25 * time.Millisecond
+	// maxPacePerStream bounds the pause after a pass by the streams it
+	// wrote: a pass that took long because the writer was descheduled
+	// midway does not hold back the events of a few streams.
+	maxPacePerStream = maxDirectInterval / 100
 )
 
 // endAll ends every stream: the server is shutting down. Each resumes from
@@ -274,28 +328,29 @@ func (d *directWriter) endAll() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for ds := range d.mu.streams {
-		if !ds.draining.Load() {
-			ds.write([]byte("0\r\n\r\n")) // the answer's end, if the socket takes it
+		if ds.draining.Load() {
+			ds.end()
+		} else {
+			ds.finish(nil)
 		}
-		ds.end()
 	}
 }
 
 // pass writes what the stream has to send. more says to pass over it again
 // at once; else wait, if it has nothing now, is closed once it may have.
-func (d *directWriter) pass(ds *directStream, buf []byte, wait <-chan struct{}) (_ []byte, more, wrote bool, _ <-chan struct{}) {
+// wrote says it wrote.
+func (d *directWriter) pass(ds *directStream, buf []byte) (_ []byte, more, wrote bool, wait <-chan struct{}) {
 	st := ds.st
 	buf = append(buf[:0], make([]byte, chunkHead)...)
 	if st.gap != nil {
 		buf = appendGapMessage(buf, st.gap, st.req.sse)
 		if st.req.failOnGap || !st.resubscribe() {
-			ds.write(finishChunk(buf, 0))
-			ds.end()
-			return buf, false, true, wait
+			ds.finish(finishChunk(buf, 0))
+			return buf, false, true, nil
 		}
 		if st.gap != nil { // trimmed again meanwhile
 			ds.write(finishChunk(buf, 0))
-			return buf, true, true, wait
+			return buf, true, true, nil
 		}
 	}
 	entries, w, err := st.sub.PollStep(eventBatch)
@@ -303,8 +358,8 @@ func (d *directWriter) pass(ds *directStream, buf []byte, wait <-chan struct{}) 
 	case errors.As(err, &st.gap):
 		more = true // told in the next pass
 	case err != nil:
-		ds.end() // the feed failed or closed
-		return buf, false, false, wait
+		ds.finish(nil) // the feed failed or closed
+		return buf, false, false, nil
 	case len(entries) > 0:
 		for _, e := range entries {
 			buf = appendEntry(buf, e, st.req.sse, st.req.format)
@@ -362,7 +417,7 @@ func (ds *directStream) write(b []byte) {
 			return true // never wait here
 		})
 		if err != nil || werr != nil {
-			ds.end() // the client is gone; its reader ends the stream
+			ds.end() // the client is gone, or the connection closed
 			return
 		}
 	}
@@ -374,14 +429,26 @@ func (ds *directStream) write(b []byte) {
 	go ds.drain(rest)
 }
 
+// finish writes b and the answer's last chunk, then closes the connection
+// (once written, if the socket does not take it at once).
+func (ds *directStream) finish(b []byte) {
+	ds.last.Store(true)
+	ds.write(append(b, "0\r\n\r\n"...))
+	if !ds.draining.Load() {
+		ds.end()
+	}
+}
+
 // drain writes rest, blocking, and hands the stream back to the writer.
 func (ds *directStream) drain(rest []byte) {
 	ds.conn.SetWriteDeadline(time.Now().Add(streamWriteTimeout))
 	_, err := ds.conn.Write(rest)
-	if err != nil {
-		ds.end() // too slow or gone; it resumes by seq
+	if err != nil || ds.last.Load() {
+		ds.end() // too slow or gone (it resumes by seq), or the end
 		return
 	}
+	// The descriptor's writes check the deadline too.
+	ds.conn.SetWriteDeadline(time.Time{})
 	ds.draining.Store(false)
 	ds.st.api.direct.wake()
 }

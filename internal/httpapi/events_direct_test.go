@@ -127,3 +127,24 @@ func TestDirectStreamEndsWithClient(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestDirectStreamOnlyForHTTP11Get: an HTTP/1.0 client cannot read a chunked
+// answer, so its stream stays with net/http, which ends the body by closing.
+func TestDirectStreamOnlyForHTTP11Get(t *testing.T) {
+	a, _, _ := newAccessAPI(t, Options{}, auth.KeyringOptions{})
+	_, path := serveUnix(t, a, "class=read", nil)
+	c, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprintf(c, "GET /v1/events HTTP/1.0\r\nAccept: text/event-stream\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 200 || len(resp.TransferEncoding) > 0 {
+		t.Fatalf("HTTP/1.0 stream: %d, transfer encoding %v", resp.StatusCode, resp.TransferEncoding)
+	}
+}

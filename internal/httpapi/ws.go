@@ -412,6 +412,8 @@ func (a *API) ws(w http.ResponseWriter, r *http.Request) {
 	if wsHook != nil {
 		wsHook(s)
 	}
+	a.sessions.Add(1)
+	defer a.sessions.Done()
 	stop := context.AfterFunc(a.closing, func() { s.close(websocket.StatusGoingAway, "server shutting down") })
 	defer stop()
 	// The request's context ends during the session only if the access

@@ -126,6 +126,12 @@ const (
 // Last-Event-ID header, so that nothing is skipped and nothing is yielded
 // twice. It does so without yielding the error; OnRetry sees it.
 //
+// On an http:// or Unix socket address, the stream has an HTTP/1.1
+// connection of its own, whichever transport the Client's other calls use
+// (not counted in WithHTTP1Pool's bound): the server writes such streams most
+// cheaply. With WithHTTPClient, or on https, it goes through the Client's
+// transport.
+//
 // If events the consumer needs are no longer retained (it was away longer
 // than the server's retention), the iterator yields a *GapError and, if the
 // loop goes on, continues with the oldest retained event. Any other error

@@ -136,7 +136,7 @@ type FeedWriteCost struct {
 var writePasses = [...]struct {
 	subs           int
 	records, http1 bool
-}{{1, true, false}, {0, false, false}, {0, true, false}, {0, false, true}, {0, true, true}}
+}{{1, true, false}, {1, true, true}, {0, false, false}, {0, true, false}, {0, false, true}, {0, true, true}}
 
 // WritePass is one pass of the write-cost figure.
 type WritePass struct {
@@ -232,10 +232,11 @@ func RunFeed(opt FeedOptions, progress io.Writer) (*FeedReport, error) {
 		subs           int
 		records, http1 bool
 	}
-	latencyCases := []latencyCase{{1, true, false}, {opt.FanoutSubs, false, false}, {opt.FanoutSubs, true, false}, {opt.FanoutSubs, true, true}}
+	latencyCases := []latencyCase{{1, true, false}, {1, true, true}, {opt.FanoutSubs, false, false}, {opt.FanoutSubs, false, true},
+		{opt.FanoutSubs, true, false}, {opt.FanoutSubs, true, true}}
 	latencies := make([][]FeedLatency, len(latencyCases))
 	type fanoutCase struct{ records, http1 bool }
-	fanoutCases := []fanoutCase{{true, false}, {false, false}, {true, true}}
+	fanoutCases := []fanoutCase{{true, false}, {false, false}, {true, true}, {false, true}}
 	fanouts := make([][]FeedFanout, len(fanoutCases))
 	var writeCosts [1 + len(writePasses)][]WritePass
 	for range opt.Repeats {

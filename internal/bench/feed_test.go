@@ -31,7 +31,7 @@ func TestRunFeed(t *testing.T) {
 	var tables strings.Builder
 	rep.WriteTables(&tables)
 	t.Log(tables.String())
-	if len(rep.Memory) != 2 || len(rep.Latency) != 4 || len(rep.Fanout) != 3 {
+	if len(rep.Memory) != 2 || len(rep.Latency) != 6 || len(rep.Fanout) != 4 {
 		t.Fatalf("report: %+v", rep)
 	}
 	for _, l := range rep.Latency {

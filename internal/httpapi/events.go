@@ -176,7 +176,6 @@ func (a *API) openStream(w http.ResponseWriter, r *http.Request) *eventStream {
 		return nil
 	}
 	st := &eventStream{api: a, req: sr, hub: a.engine.Feed()}
-	var ok bool
 	st.sub, err = st.hub.Subscribe(sr.after, sr.filter)
 	if errors.As(err, &st.gap) && sr.failOnGap {
 		a.writeError(w, r, gapError(st.gap))
@@ -195,10 +194,13 @@ func (a *API) openStream(w http.ResponseWriter, r *http.Request) *eventStream {
 	}
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Accel-Buffering", "no") // let nginx-like proxies stream
-	if st.direct, ok = a.hijack(w, r, st); !ok {
+	ds, ok := a.hijack(w, r, st)
+	switch {
+	case !ok:
 		st.close()
 		return nil
-	} else if st.direct != nil {
+	case ds != nil:
+		st.direct = ds
 		return st
 	}
 	w.WriteHeader(http.StatusOK)

@@ -205,12 +205,7 @@ func (a *API) openStream(w http.ResponseWriter, r *http.Request) *eventStream {
 	}
 	w.WriteHeader(http.StatusOK)
 	st.out = eventWriter{rc: http.NewResponseController(w), w: w, sse: sr.sse, format: sr.format}
-	if sr.sse {
-		// The client's retry delay, and the position the stream starts
-		// from: a client that loses the connection before any event
-		// resumes from there (an SSE id alone dispatches nothing).
-		st.out.write(appendID(st.out.scratch[:0], "retry: 1000\n", sr.after))
-	}
+	st.out.w.Write(st.appendPrelude(st.out.scratch[:0]))
 	if err := st.out.flush(); err != nil {
 		st.close()
 		return nil
@@ -267,42 +262,61 @@ func (st *eventStream) run(done, closing <-chan struct{}) {
 // resume tells the subscriber about the gap and subscribes again from the
 // oldest retained event; false means the stream ends.
 func (st *eventStream) resume() bool {
-	st.out.w.Write(appendGapMessage(nil, st.gap, st.req.sse))
-	if st.req.failOnGap {
-		st.out.flush()
-		return false
-	}
-	if !st.resubscribe() {
-		return false
-	}
-	return st.out.flush() == nil
+	b, goOn := st.takeGap(nil)
+	st.out.w.Write(b)
+	return st.out.flush() == nil && goOn
 }
 
-// resubscribe subscribes again from the oldest retained event after a gap.
-// If that was trimmed meanwhile, st.gap holds the new gap, to tell and try
-// again; false means the stream ends (the feed failed).
-func (st *eventStream) resubscribe() bool {
+// takeGap appends the message that tells of st.gap to b and, unless the
+// subscriber asked to fail on gaps, subscribes again from the oldest
+// retained event; false means the stream ends after the message. If the
+// oldest was trimmed meanwhile, st.gap holds the new gap, to tell next.
+func (st *eventStream) takeGap(b []byte) ([]byte, bool) {
+	b = appendGapMessage(b, st.gap, st.req.sse)
+	if st.req.failOnGap {
+		return b, false
+	}
 	if st.sub != nil {
 		st.sub.Close()
 		st.sub = nil
 	}
 	var err error
 	if st.sub, err = st.hub.Subscribe(st.gap.Oldest-1, st.req.filter); err != nil {
-		return errors.As(err, &st.gap)
+		return b, errors.As(err, &st.gap) // trimmed again: tell that too, or end
 	}
 	st.gap = nil
-	return true
+	return b, true
 }
 
 func (st *eventStream) heartbeat() error {
-	if st.req.sse {
-		// The position covers events the filter left out, so that a
-		// reconnect does not scan them again.
-		st.out.write(appendID(st.out.scratch[:0], ": heartbeat\n", st.sub.Position()))
-	} else {
-		io.WriteString(st.out.w, "\n")
-	}
+	st.out.w.Write(st.appendHeartbeat(st.out.scratch[:0]))
 	return st.out.flush()
+}
+
+// appendPrelude appends a stream's first message: over SSE, the client's
+// retry delay and the position the stream starts from, so that a client
+// that loses the connection before any event resumes from there (an SSE id
+// alone dispatches nothing); nothing in NDJSON.
+func (st *eventStream) appendPrelude(b []byte) []byte {
+	if !st.req.sse {
+		return b
+	}
+	return appendID(b, "retry: 1000\n", st.req.after)
+}
+
+// appendHeartbeat appends a keep-alive: over SSE a comment with the
+// position the stream has reached, which covers events the filter left
+// out, so that a reconnect does not scan them again; a blank line in
+// NDJSON.
+func (st *eventStream) appendHeartbeat(b []byte) []byte {
+	if !st.req.sse {
+		return append(b, '\n')
+	}
+	pos := st.req.after
+	if st.sub != nil {
+		pos = st.sub.Position()
+	}
+	return appendID(b, ": heartbeat\n", pos)
 }
 
 // eventWriter writes the events of one stream.
@@ -350,8 +364,6 @@ func (o *eventWriter) writeEntries(entries []*feed.Entry) error {
 	}
 	return o.flush()
 }
-
-func (o *eventWriter) write(b []byte) { o.w.Write(b) }
 
 // flush sends what is buffered. The write deadline is moved only when less
 // than streamWriteTimeout is left of it, to between that and

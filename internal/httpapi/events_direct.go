@@ -92,12 +92,11 @@ func (a *API) hijack(w http.ResponseWriter, r *http.Request, st *eventStream) (d
 	head.WriteString("HTTP/1.1 200 OK\r\n")
 	h.Write(&head)
 	b := append(head.Bytes(), "\r\n"...)
-	if st.req.sse {
-		// A chunk of no data would end the answer.
-		start := len(b)
-		b = append(b, make([]byte, chunkHead)...)
-		b = appendID(b, "retry: 1000\n", st.req.after)
+	start := len(b)
+	if b = st.appendPrelude(append(b, make([]byte, chunkHead)...)); len(b) > start+chunkHead {
 		b = finishChunk(b, start)
+	} else {
+		b = b[:start] // a chunk of no data would end the answer
 	}
 	conn.SetWriteDeadline(time.Now().Add(streamWriteTimeout))
 	if _, err := conn.Write(b); err != nil {
@@ -343,8 +342,8 @@ func (d *directWriter) pass(ds *directStream, buf []byte) (_ []byte, more, wrote
 	st := ds.st
 	buf = append(buf[:0], make([]byte, chunkHead)...)
 	if st.gap != nil {
-		buf = appendGapMessage(buf, st.gap, st.req.sse)
-		if st.req.failOnGap || !st.resubscribe() {
+		var goOn bool
+		if buf, goOn = st.takeGap(buf); !goOn {
 			ds.finish(finishChunk(buf, 0))
 			return buf, false, true, nil
 		}
@@ -379,16 +378,7 @@ func (d *directWriter) pass(ds *directStream, buf []byte) (_ []byte, more, wrote
 
 // heartbeat writes a keep-alive to an idle stream.
 func (d *directWriter) heartbeat(ds *directStream, buf []byte) []byte {
-	buf = append(buf[:0], make([]byte, chunkHead)...)
-	if ds.st.req.sse {
-		pos := ds.st.req.after
-		if ds.st.sub != nil {
-			pos = ds.st.sub.Position()
-		}
-		buf = appendID(buf, ": heartbeat\n", pos)
-	} else {
-		buf = append(buf, '\n')
-	}
+	buf = ds.st.appendHeartbeat(append(buf[:0], make([]byte, chunkHead)...))
 	ds.write(finishChunk(buf, 0))
 	return buf
 }

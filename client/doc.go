@@ -59,6 +59,11 @@ keep-alive connections, one request at a time on each; a request that finds
 all n busy waits for one. Use it when something between client and server
 does not speak cleartext HTTP/2.
 
+Events is the exception on http addresses and Unix sockets: each event
+stream has an HTTP/1.1 connection of its own, outside these limits, which
+the server writes most cheaply. On https, or with WithHTTPClient, it goes
+through the Client's transport like any call.
+
 With WithHTTPClient the Client sends its requests through an *http.Client of
 the caller's, which then decides all of this.
 

@@ -157,13 +157,9 @@ const (
 // number (GET /readyz), so that a reconnection before the first event still
 // resumes at the moment the iteration began.
 //
-// Each range over the iterator is a new subscription. While it runs, it holds
-// one of the Client's HTTP/2 streams (or, with WithHTTP1Pool, one of its
-// connections). WithTimeout does not apply. Records arrive with their vectors
-// as base64 unless WithJSONVectors is given. For a consumer of heavy traffic
-// (records at hundreds of events per second), a Client made WithHTTP1Pool
-// costs the server less CPU per event than HTTP/2 does, whose flow control
-// sends a frame back for every few kilobytes received.
+// Each range over the iterator is a new subscription, on a connection as
+// said above. WithTimeout does not apply. Records arrive with their vectors
+// as base64 unless WithJSONVectors is given.
 func (c *Client) Events(ctx context.Context, opts *EventsOptions) iter.Seq2[*Event, error] {
 	var o EventsOptions
 	if opts != nil {

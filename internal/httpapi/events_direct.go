@@ -221,9 +221,10 @@ func (d *directWriter) wake() {
 //
 // Passes that write are paced: one starts at least directPacing times as
 // long as the previous one took after it began, so that writing takes at
-// most 1/directPacing of the time, however many streams there are, up to
-// maxDirectInterval apart, and at most maxPacePerStream per stream it
-// wrote. With a few streams a pass takes microseconds and events go out at
+// most 1/directPacing of the time; but passes are at most
+// maxDirectInterval apart (latency first: a long pass, over thousands of
+// streams or bulk records, leaves the writer busy longer), and at most
+// maxPacePerStream per stream written. With a few streams a pass takes microseconds and events go out at
 // once; with 100 it takes about a millisecond on a small machine, and their
 // events go out in batches some 20 ms apart.
 func (d *directWriter) run() {

@@ -1,10 +1,8 @@
 package client
 
 import (
-	"bytes"
 	"encoding/base64"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"math"
 
@@ -32,15 +30,9 @@ func (v *vectorB64) UnmarshalJSON(b []byte) error {
 		*v = nil
 		return nil
 	}
-	src := b
-	if len(b) >= 2 && b[0] == '"' && b[len(b)-1] == '"' && bytes.IndexByte(b, '\\') < 0 {
-		src = b[1 : len(b)-1]
-	} else {
-		var s string // escaped, or not a string: let the decoder say
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
-		}
-		src = []byte(s)
+	src, err := jsonscan.StringContent(b)
+	if err != nil {
+		return err
 	}
 	out, err := decodeVectorB64(src)
 	*v = out

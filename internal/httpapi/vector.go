@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"math"
 	"net/http"
@@ -99,11 +98,11 @@ func (f *vectorB64Field) UnmarshalJSON(b []byte) error {
 	if string(b) == "null" {
 		return nil
 	}
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
+	s, err := jsonscan.StringContent(b)
+	if err != nil {
 		return err // encoding/json names the field
 	}
-	f.b64 = []byte(s)
+	f.b64 = append(make([]byte, 0, len(s)), s...) // b is encoding/json's, for this call only; not nil when empty
 	return nil
 }
 

@@ -7,6 +7,7 @@ package jsonscan
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/json"
 )
 
 // StringMember finds the first member named name of the JSON object b whose
@@ -64,6 +65,21 @@ func StringMember(b []byte, name string) (start, end int, content []byte, ok boo
 			return 0, 0, nil, false
 		}
 	}
+}
+
+// StringContent returns the content of the JSON string b, as an
+// UnmarshalJSON method receives it from encoding/json (which has checked
+// it): b's own bytes between the quotes when it has no escapes, else the
+// unescaped string; anything not a string is json.Unmarshal's error.
+func StringContent(b []byte) ([]byte, error) {
+	if len(b) >= 2 && b[0] == '"' && b[len(b)-1] == '"' && bytes.IndexByte(b, '\\') < 0 {
+		return b[1 : len(b)-1], nil
+	}
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, err
+	}
+	return []byte(s), nil
 }
 
 // Replace returns a copy of b with b[start:end] replaced by member.

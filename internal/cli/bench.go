@@ -105,7 +105,6 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 	}
-	// tempDir makes the data directory of an end-to-end benchmark.
 	// tempDir makes a data directory, and returns what removes it (unless
 	// --keep).
 	tempDir := func() (string, func(), error) {

@@ -92,49 +92,43 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		{&cfg.requestTimeout, "request-timeout", "HIPPO_REQUEST_TIMEOUT", time.Minute,
 			"how long reading a request and writing its answer may take, streams (import, export, batch search, events) excepted; negative: no limit (env HIPPO_REQUEST_TIMEOUT)"},
 	} {
-		if err := durationFlag(fs, d.p, d.name, d.env, d.def, d.usage); err != nil {
+		if err := envFlag(fs.DurationVar, d.p, d.name, d.env, d.def, time.ParseDuration, d.usage); err != nil {
 			fmt.Fprintf(stderr, "hippo serve: %v\n", err)
 			return 2
 		}
 	}
-	keyRate, err := strconv.ParseFloat(envOr("HIPPO_KEY_RATE", "1000"), 64)
-	if err != nil {
-		fmt.Fprintf(stderr, "hippo serve: HIPPO_KEY_RATE: %v\n", err)
+	if err := envFlag(fs.Float64Var, &cfg.keyRate, "key-rate", "HIPPO_KEY_RATE", 1000, parseFloat64,
+		"requests per second each API key may make, unless the key has a rate of its own; 0: unlimited (env HIPPO_KEY_RATE)"); err != nil {
+		fmt.Fprintf(stderr, "hippo serve: %v\n", err)
 		return 2
 	}
-	fs.Float64Var(&cfg.keyRate, "key-rate", keyRate,
-		"requests per second each API key may make, unless the key has a rate of its own; 0: unlimited (env HIPPO_KEY_RATE)")
 	fs.IntVar(&cfg.keyMaxStreams, "key-max-streams", 32, "event streams and WebSockets each API key may hold open at once; 0: unlimited")
 	fs.StringVar(&cfg.corsOrigins, "cors-origins", envOr("HIPPO_CORS_ORIGINS", ""),
 		"browser origins allowed to call the API, comma-separated (https://app.example), or *; default none (env HIPPO_CORS_ORIGINS)")
 	fs.BoolVar(&cfg.accessLog, "access-log", envOr("HIPPO_ACCESS_LOG", "") == "1",
 		"log every request (method, path, status, listener, peer uid/gid/pid, key id) at info level; otherwise at debug level (env HIPPO_ACCESS_LOG=1)")
-	if err := durationFlag(fs, &cfg.snapshotInterval, "snapshot-interval", "HIPPO_SNAPSHOT_INTERVAL", 5*time.Minute,
+	if err := envFlag(fs.DurationVar, &cfg.snapshotInterval, "snapshot-interval", "HIPPO_SNAPSHOT_INTERVAL", 5*time.Minute, time.ParseDuration,
 		"how often changed indexes are snapshotted; negative: only at shutdown (env HIPPO_SNAPSHOT_INTERVAL)"); err != nil {
 		fmt.Fprintf(stderr, "hippo serve: %v\n", err)
 		return 2
 	}
 	fs.IntVar(&cfg.indexWorkers, "index-workers", 0, "goroutines that build the vector index; 0: one per CPU")
 	fs.IntVar(&cfg.feedCapacity, "feed-memory-events", 0, "recent change-feed events kept in memory for live subscribers; 0: 4096")
-	if err := durationFlag(fs, &cfg.retention.MaxAge, "feed-retain-age", "HIPPO_FEED_RETAIN_AGE", 0,
+	if err := envFlag(fs.DurationVar, &cfg.retention.MaxAge, "feed-retain-age", "HIPPO_FEED_RETAIN_AGE", 0, time.ParseDuration,
 		"trim change-feed events older than this; 0 keeps them (env HIPPO_FEED_RETAIN_AGE)"); err != nil {
 		fmt.Fprintf(stderr, "hippo serve: %v\n", err)
 		return 2
 	}
-	retainBytes, err := strconv.ParseInt(envOr("HIPPO_FEED_RETAIN_BYTES", "0"), 10, 64)
-	if err != nil {
-		fmt.Fprintf(stderr, "hippo serve: HIPPO_FEED_RETAIN_BYTES: %v\n", err)
+	if err := envFlag(fs.Int64Var, &cfg.retention.MaxBytes, "feed-retain-bytes", "HIPPO_FEED_RETAIN_BYTES", 0, parseInt64,
+		"trim the oldest change-feed events beyond about this many bytes on disk; 0: no limit (env HIPPO_FEED_RETAIN_BYTES)"); err != nil {
+		fmt.Fprintf(stderr, "hippo serve: %v\n", err)
 		return 2
 	}
-	fs.Int64Var(&cfg.retention.MaxBytes, "feed-retain-bytes", retainBytes,
-		"trim the oldest change-feed events beyond about this many bytes on disk; 0: no limit (env HIPPO_FEED_RETAIN_BYTES)")
-	cacheMiB, err := strconv.ParseInt(envOr("HIPPO_CACHE_MIB", strconv.Itoa(store.DefaultCacheBytes>>20)), 10, 64)
-	if err != nil {
-		fmt.Fprintf(stderr, "hippo serve: HIPPO_CACHE_MIB: %v\n", err)
+	if err := envFlag(fs.Int64Var, &cfg.cacheMiB, "cache-mib", "HIPPO_CACHE_MIB", store.DefaultCacheBytes>>20, parseInt64,
+		"MiB of memory for the store's block cache: records, events and their indexes read recently (env HIPPO_CACHE_MIB)"); err != nil {
+		fmt.Fprintf(stderr, "hippo serve: %v\n", err)
 		return 2
 	}
-	fs.Int64Var(&cfg.cacheMiB, "cache-mib", cacheMiB,
-		"MiB of memory for the store's block cache: records, events and their indexes read recently (env HIPPO_CACHE_MIB)")
 	fs.StringVar(&cfg.logLevel, "log-level", envOr("HIPPO_LOG_LEVEL", "info"), "debug, info, warn or error (env HIPPO_LOG_LEVEL)")
 	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long shutdown waits for requests in flight")
 	fs.Usage = func() {
@@ -190,18 +184,23 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// durationFlag defines a duration flag whose default comes from env.
-func durationFlag(fs *flag.FlagSet, p *time.Duration, name, env string, def time.Duration, usage string) error {
-	d := def
+// envFlag defines a flag with define (a FlagSet's Int64Var, DurationVar…)
+// whose default is the environment variable env, parsed by parse, if set,
+// else def.
+func envFlag[T any](define func(p *T, name string, value T, usage string), p *T, name, env string, def T,
+	parse func(string) (T, error), usage string) error {
 	if v, ok := os.LookupEnv(env); ok {
 		var err error
-		if d, err = time.ParseDuration(v); err != nil {
+		if def, err = parse(v); err != nil {
 			return fmt.Errorf("%s: %v", env, err)
 		}
 	}
-	fs.DurationVar(p, name, d, usage)
+	define(p, name, def, usage)
 	return nil
 }
+
+func parseInt64(s string) (int64, error)     { return strconv.ParseInt(s, 10, 64) }
+func parseFloat64(s string) (float64, error) { return strconv.ParseFloat(s, 64) }
 
 // run serves until SIGINT or SIGTERM, then shuts down in order: stop taking
 // connections, finish requests, close the engine (which snapshots indexes).

@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"strings"
 )
 
 // StringMember finds the first member named name of the JSON object b whose
@@ -164,7 +165,7 @@ func skipValue(b []byte, i int) int {
 		}
 		return -1
 	default:
-		for i < len(b) && bytes.IndexByte([]byte(",}] \t\r\n"), b[i]) < 0 {
+		for i < len(b) && strings.IndexByte(",}] \t\r\n", b[i]) < 0 {
 			i++
 		}
 		return i

@@ -52,7 +52,8 @@ func benchmarkCommit(b *testing.B, n int, withLog bool) {
 }
 
 // commitRecordsOnly commits what Commit does for upserts, without their log
-// entries: the baseline that shows what the change log costs a write.
+// entries: the baseline that shows what the change log costs a write. It
+// copies Commit's upsert branch; keep the two alike.
 func commitRecordsOnly(s *Pebble, events []Event) error {
 	b := s.db.NewBatchWithSize(batchSize(events))
 	defer b.Close()

@@ -77,9 +77,5 @@ func decodeVectorB64(src []byte) ([]float32, error) {
 // vector is decoded once, straight from b, and the small rest is left to
 // encoding/json, which still checks all of it.
 func cutVectorB64(b []byte) (rest, content []byte, ok bool) {
-	start, end, content, ok := jsonscan.StringMember(b, "vector_b64")
-	if !ok {
-		return nil, nil, false
-	}
-	return jsonscan.Replace(b, start, end, `"":0`), content, true
+	return jsonscan.Cut(b, "vector_b64", `"":0`)
 }

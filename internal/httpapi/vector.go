@@ -118,10 +118,10 @@ func decodeCutVector[T any, P interface {
 	*T
 	vectorB64() *vectorB64Field
 }](data []byte, body P) error {
-	if start, end, content, ok := jsonscan.StringMember(data, "vector_b64"); ok {
+	if rest, content, ok := jsonscan.Cut(data, "vector_b64", `"vector_b64":null`); ok {
 		var cut T
 		f := P(&cut).vectorB64()
-		if decodeStrict(jsonscan.Replace(data, start, end, `"vector_b64":null`), P(&cut)) == nil && f.members == 1 {
+		if decodeStrict(rest, P(&cut)) == nil && f.members == 1 {
 			f.b64 = content
 			*body = cut
 			return nil

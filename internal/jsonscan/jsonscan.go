@@ -18,7 +18,7 @@ import (
 // JSON (strings and their escapes, nesting); anything unexpected, a name
 // with escapes, or a value of another kind returns ok false.
 //
-// Replacing the member by another with Replace leaves a document that is
+// Replacing the member by another (Cut) leaves a document that is
 // valid JSON exactly when b is, so a caller can decode the rest with
 // encoding/json and still refuse what encoding/json would refuse.
 func StringMember(b []byte, name string) (start, end int, content []byte, ok bool) {
@@ -83,8 +83,18 @@ func StringContent(b []byte) ([]byte, error) {
 	return []byte(s), nil
 }
 
-// Replace returns a copy of b with b[start:end] replaced by member.
-func Replace(b []byte, start, end int, member string) []byte {
+// Cut finds the member named name as StringMember does and returns a copy
+// of b with it replaced by member, and the string's content (within b).
+func Cut(b []byte, name, member string) (rest, content []byte, ok bool) {
+	start, end, content, ok := StringMember(b, name)
+	if !ok {
+		return nil, nil, false
+	}
+	return replace(b, start, end, member), content, true
+}
+
+// replace returns a copy of b with b[start:end] replaced by member.
+func replace(b []byte, start, end int, member string) []byte {
 	out := make([]byte, 0, start+len(member)+len(b)-end)
 	return append(append(append(out, b[:start]...), member...), b[end:]...)
 }

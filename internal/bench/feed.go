@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -41,6 +42,12 @@ type FeedOptions struct {
 	Writers        int           // concurrent single-record writers of the write-cost figure; 16
 	SkipHTTP1      bool          // skip the memory figure over HTTP/1.1
 	MaxFanoutRate  int           // the highest event rate the fan-out figure tries; all of fanoutRates if 0
+	SharedCPUs     bool          // write cost: do not hold the server and writers to one CPU and the subscribers to the others
+	Tool           string        // the hippo binary that runs the write-cost figure's subscriber process; Binary if empty
+	// WriteDir is where the write-cost figure's server keeps its data: in
+	// memory (/dev/shm) by default where there is one, else Dir; see
+	// feedWriteCost.
+	WriteDir string
 }
 
 func (o *FeedOptions) defaults() {
@@ -58,6 +65,11 @@ func (o *FeedOptions) defaults() {
 	def(&o.Writers, 16)
 	if o.PassTime <= 0 {
 		o.PassTime = 5 * time.Second
+	}
+	if o.WriteDir == "" {
+		if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
+			o.WriteDir = "/dev/shm"
+		}
 	}
 }
 
@@ -129,6 +141,13 @@ type FeedWriteCost struct {
 	// Passes are, in order: no subscribers (the mean of a pass before and
 	// one after the others), then writePasses.
 	Passes [1 + len(writePasses)]WritePass
+	// CPUsApart: the server and the writers shared CPU 0, the subscribers
+	// read on the other CPUs.
+	CPUsApart bool
+	// Before and After are the passes without subscribers whose mean is
+	// Passes[0].
+	Before, After WritePass
+	Dir           string // where the server kept its data
 }
 
 // writePasses are the write-cost passes with subscribers; 0 stands for
@@ -147,6 +166,9 @@ type WritePass struct {
 	// ServerCPU is the server's CPU time per upsert: what a server whose
 	// subscribers read on other CPUs would pay for the feed.
 	ServerCPU time.Duration
+	// CaughtUp is how long after the last write every subscriber had every
+	// event.
+	CaughtUp time.Duration
 }
 
 // name says who subscribed, for the table.
@@ -181,9 +203,11 @@ func RunFeed(opt FeedOptions, progress io.Writer) (*FeedReport, error) {
 	}
 	say(progress, "feed bench: %d-dimension records (random, fixed seed), flat index; load average %s", opt.Dim, rep.Load)
 	run := 0
-	fresh := func() (*server, *client.Client, error) {
+	// fresh starts a server with its data directory under parent, held to
+	// cpus if any are given, with the benchmark's collection.
+	fresh := func(parent string, cpus ...int) (*server, *client.Client, error) {
 		run++
-		srv, err := startFeedServer(opt.Binary, filepath.Join(opt.Dir, fmt.Sprintf("feed%d", run)))
+		srv, err := startFeedServer(opt.Binary, filepath.Join(parent, fmt.Sprintf("feed%d", run)), cpus...)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -209,7 +233,7 @@ func RunFeed(opt FeedOptions, progress io.Writer) (*FeedReport, error) {
 	for _, http1 := range transports {
 		var passes []FeedMemory
 		for range opt.Repeats {
-			srv, c, err := fresh()
+			srv, c, err := fresh(opt.Dir)
 			if err != nil {
 				return nil, err
 			}
@@ -226,8 +250,8 @@ func RunFeed(opt FeedOptions, progress io.Writer) (*FeedReport, error) {
 		rep.Memory = append(rep.Memory, medianBy(passes, func(m FeedMemory) float64 { return m.PerSubIdle }))
 	}
 
-	// Latency at a steady rate, fan-out, and the cost on writes share one
-	// server per repeat.
+	// Per repeat, the cost on writes has a server of its own (on CPU 0 with
+	// the CPUs apart), and latency at a steady rate and fan-out share one.
 	type latencyCase struct {
 		subs           int
 		records, http1 bool
@@ -239,26 +263,47 @@ func RunFeed(opt FeedOptions, progress io.Writer) (*FeedReport, error) {
 	fanoutCases := []fanoutCase{{true, false}, {false, false}, {true, true}, {false, true}}
 	fanouts := make([][]FeedFanout, len(fanoutCases))
 	var writeCosts [1 + len(writePasses)][]WritePass
+	var serverCPUs []int
+	if cpusApart(opt) {
+		serverCPUs = []int{0}
+	}
+	writeDir, err := os.MkdirTemp(cmp.Or(opt.WriteDir, opt.Dir), "hippo-bench-writes")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(writeDir)
+	rep.WriteCost.Dir = writeDir
 	for range opt.Repeats {
-		srv, c, err := fresh()
+		srv, c, err := fresh(writeDir, serverCPUs...)
+		if err != nil {
+			return nil, err
+		}
+		wc, err := feedWriteCost(srv, c, opt, vectors)
+		c.Close()
+		srv.kill()
+		os.RemoveAll(srv.dir)
+		if err != nil {
+			return nil, err
+		}
+		var passes []string
+		for _, p := range wc.Passes {
+			passes = append(passes, fmt.Sprintf("%s: %.0f/s (%v, caught up in %v)", p.name(), p.PerSec, p.ServerCPU.Round(time.Microsecond),
+				p.CaughtUp.Round(time.Millisecond)))
+		}
+		say(progress, "writes, %d writers, CPUs apart %v, upserts/s (server CPU per upsert) by subscribers: %s (load %s)",
+			opt.Writers, wc.CPUsApart, strings.Join(passes, "; "), loadAverage())
+		for i, p := range wc.Passes {
+			writeCosts[i] = append(writeCosts[i], p)
+		}
+		rep.WriteCost.CPUsApart = wc.CPUsApart
+
+		srv, c, err = fresh(opt.Dir)
 		if err != nil {
 			return nil, err
 		}
 		err = func() error {
 			defer srv.kill()
 			defer c.Close()
-			wc, err := feedWriteCost(srv, c, opt, vectors)
-			if err != nil {
-				return err
-			}
-			var passes []string
-			for _, p := range wc.Passes {
-				passes = append(passes, fmt.Sprintf("%s: %.0f/s (%v)", p.name(), p.PerSec, p.ServerCPU.Round(time.Microsecond)))
-			}
-			say(progress, "writes, %d writers, upserts/s (server CPU per upsert) by subscribers: %s (load %s)", opt.Writers, strings.Join(passes, "; "), loadAverage())
-			for i, p := range wc.Passes {
-				writeCosts[i] = append(writeCosts[i], p)
-			}
 			for i, lc := range latencyCases {
 				l, err := feedLatency(srv, c, opt, lc.subs, lc.records, lc.http1, vectors)
 				if err != nil {
@@ -295,12 +340,13 @@ func RunFeed(opt FeedOptions, progress io.Writer) (*FeedReport, error) {
 	for _, fs := range fanouts {
 		rep.Fanout = append(rep.Fanout, medianBy(fs, func(f FeedFanout) float64 { return f.Rate }))
 	}
-	rep.WriteCost = FeedWriteCost{Writers: opt.Writers, Subscribers: opt.FanoutSubs}
+	rep.WriteCost.Writers, rep.WriteCost.Subscribers = opt.Writers, opt.FanoutSubs
 	for i, ps := range writeCosts {
 		rep.WriteCost.Passes[i] = WritePass{
 			Subscribers: ps[0].Subscribers, Records: ps[0].Records, HTTP1: ps[0].HTTP1,
 			PerSec:    medianF(mapSlice(ps, func(p WritePass) float64 { return p.PerSec })),
 			ServerCPU: time.Duration(medianF(mapSlice(ps, func(p WritePass) float64 { return float64(p.ServerCPU) }))),
+			CaughtUp:  time.Duration(medianF(mapSlice(ps, func(p WritePass) float64 { return float64(p.CaughtUp) }))),
 		}
 	}
 	rep.LoadEnd = loadAverage()
@@ -311,14 +357,19 @@ const feedColl = "feed"
 
 // startFeedServer starts the server as server.start does, but with no cap on
 // the event streams its listener holds open (the default, 256, is a guard
-// for production, and the benchmark opens 10,000).
-func startFeedServer(binary, dir string) (*server, error) {
+// for production, and the benchmark opens 10,000), and held to cpus if any
+// are given.
+func startFeedServer(binary, dir string, cpus ...int) (*server, error) {
 	s := newServer(binary, dir)
 	s.done = make(chan error, 1)
 	s.cmd = exec.Command(binary, "serve", "--data-dir", dir, "--listen", "unix:"+s.socket+"?class=write&max_streams=0",
 		"--snapshot-interval", "-1s")
 	s.cmd.Stdout, s.cmd.Stderr = &s.log, &s.log
-	if err := s.cmd.Start(); err != nil {
+	start := s.cmd.Start
+	if len(cpus) > 0 {
+		start = func() error { return startOn(s.cmd, cpus...) }
+	}
+	if err := start(); err != nil {
 		return nil, err
 	}
 	go func() { s.done <- s.cmd.Wait() }()
@@ -424,12 +475,12 @@ type subscribers struct {
 // subscribe opens n subscriptions to the server's feed, each from its
 // current end, over HTTP/2 connections of perConn streams or (http1) one
 // HTTP/1.1 connection each, and waits until each has its answer.
-func subscribe(srv *server, n, perConn int, http1 bool, query string) (*subscribers, error) {
+func subscribe(socket string, n, perConn int, http1 bool, query string) (*subscribers, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	set := &subscribers{cancel: cancel}
 	dial := func(ctx context.Context, _, _ string) (net.Conn, error) {
 		var d net.Dialer
-		return d.DialContext(ctx, "unix", srv.socket)
+		return d.DialContext(ctx, "unix", socket)
 	}
 	newTransport := func() *http.Transport {
 		t := &http.Transport{DialContext: dial, Protocols: new(http.Protocols), DisableCompression: true}
@@ -601,7 +652,7 @@ func feedMemory(srv *server, c *client.Client, opt FeedOptions, http1 bool, vect
 	time.Sleep(time.Second)
 	m.RSSBase = srv.rssBytes()
 	began := time.Now()
-	set, err := subscribe(srv, opt.Subscribers, opt.StreamsPerConn, http1, "records=false")
+	set, err := subscribe(srv.socket, opt.Subscribers, opt.StreamsPerConn, http1, "records=false")
 	if err != nil {
 		return m, err
 	}
@@ -765,7 +816,7 @@ func eventsQuery(records bool) string {
 // the server gave it to its receipt by each subscriber.
 func feedLatency(srv *server, c *client.Client, opt FeedOptions, subs int, records, http1 bool, vectors [][]float32) (FeedLatency, error) {
 	l := FeedLatency{Subscribers: subs, Records: records, HTTP1: http1}
-	set, err := subscribe(srv, subs, min(opt.StreamsPerConn, 25), http1, eventsQuery(records))
+	set, err := subscribe(srv.socket, subs, min(opt.StreamsPerConn, 25), http1, eventsQuery(records))
 	if err != nil {
 		return l, err
 	}
@@ -795,7 +846,7 @@ var fanoutRates = []int{500, 1000, 2000, 4000, 8000, 16000, 32000, 64000}
 // sustainedP99, and had them all within sustainedP99 of the last write.
 func feedFanout(srv *server, c *client.Client, opt FeedOptions, records, http1 bool, vectors [][]float32) (FeedFanout, error) {
 	f := FeedFanout{Subscribers: opt.FanoutSubs, Records: records, HTTP1: http1}
-	set, err := subscribe(srv, opt.FanoutSubs, min(opt.StreamsPerConn, 25), http1, eventsQuery(records))
+	set, err := subscribe(srv.socket, opt.FanoutSubs, min(opt.StreamsPerConn, 25), http1, eventsQuery(records))
 	if err != nil {
 		return f, err
 	}
@@ -825,18 +876,43 @@ func feedFanout(srv *server, c *client.Client, opt FeedOptions, records, http1 b
 }
 
 // feedWriteCost measures single-record upserts from opt.Writers writers, a
-// pass of opt.PassTime each: without subscribers, with one that receives the
-// records, with opt.FanoutSubs that receive only events, with as many that
-// receive the records, and without again (the baseline is the mean of the
-// two, which cancels a drift such as the store's compactions catching up).
-// The subscribers run in this process, on the same CPUs as the server and
-// the writers: what they cost to read is part of the upserts per second.
-// The server's CPU time per upsert is taken too, which they do not touch.
-func feedWriteCost(srv *server, c *client.Client, opt FeedOptions, vectors [][]float32) (FeedWriteCost, error) {
+// pass of opt.PassTime each: without subscribers, with each set of
+// writePasses, and without again (the baseline is the mean of the two, which
+// cancels a drift such as the store's compactions catching up). The
+// subscribers read in a process of their own, and after each pass every one
+// must have received every event. With the CPUs apart (wc.CPUsApart), the
+// server and the writers share CPU 0 and the subscribers read on the others:
+// upserts per second fall by what the server does for its subscribers, as
+// on a server whose subscribers are on other machines, and not by what
+// reading costs them. srv must have been started on CPU 0 then.
+//
+// The server should keep its data in memory (FeedOptions.WriteDir): with
+// its data on a disk the server is not bound by its CPU but by the disk's
+// flushes, whose latency on a virtual machine moves by a factor of several
+// from one pass to the next; what the feed costs in CPU then hardly shows,
+// and the noise decides the figure. In memory, every microsecond the feed
+// takes is one the writes lose: the worst case for the feed.
+func feedWriteCost(srv *server, c *client.Client, opt FeedOptions, vectors [][]float32) (wc FeedWriteCost, err error) {
 	ctx := context.Background()
-	pass := func(name string, subs int, records, http1 bool) (WritePass, error) {
+	wc = FeedWriteCost{Writers: opt.Writers, Subscribers: opt.FanoutSubs, CPUsApart: cpusApart(opt)}
+	var subCPUs []int
+	if wc.CPUsApart {
+		for i := 1; i < runtime.NumCPU(); i++ {
+			subCPUs = append(subCPUs, i)
+		}
+		if err := pin(os.Getpid(), 0); err != nil {
+			return wc, err
+		}
+		defer func() {
+			if err2 := pin(os.Getpid()); err == nil {
+				err = err2
+			}
+		}()
+	}
+	pass := func(name string, subs *subscriberProcess) (WritePass, error) {
 		time.Sleep(time.Second) // let the previous pass's work settle
 		var n atomic.Int64
+		var last atomic.Uint64
 		var firstErr atomic.Value
 		stop := time.Now().Add(opt.PassTime)
 		var wg sync.WaitGroup
@@ -845,11 +921,14 @@ func feedWriteCost(srv *server, c *client.Client, opt FeedOptions, vectors [][]f
 		for w := range opt.Writers {
 			wg.Go(func() {
 				for i := 0; time.Now().Before(stop); i++ {
-					if _, err := upsertOne(ctx, c, vectors, fmt.Sprintf("%s-w%d-", name, w), i); err != nil {
+					seq, err := upsertOne(ctx, c, vectors, fmt.Sprintf("%s-w%d-", name, w), i)
+					if err != nil {
 						firstErr.CompareAndSwap(nil, err)
 						return
 					}
 					n.Add(1)
+					for was := last.Load(); seq > was && !last.CompareAndSwap(was, seq); was = last.Load() {
+					}
 				}
 			})
 		}
@@ -860,36 +939,48 @@ func feedWriteCost(srv *server, c *client.Client, opt FeedOptions, vectors [][]f
 		if n.Load() == 0 {
 			return WritePass{}, fmt.Errorf("write pass %s: no upsert finished", name)
 		}
-		return WritePass{
-			Subscribers: subs, Records: records, HTTP1: http1,
+		p := WritePass{
 			PerSec:    float64(n.Load()) / time.Since(began).Seconds(),
 			ServerCPU: (srv.cpuTime() - cpu) / time.Duration(n.Load()),
-		}, nil
+		}
+		if subs != nil {
+			var err error
+			if p.CaughtUp, err = subs.waitFor(last.Load()); err != nil {
+				return p, fmt.Errorf("write pass %s: %w", name, err)
+			}
+		}
+		return p, nil
 	}
-	wc := FeedWriteCost{Writers: opt.Writers, Subscribers: opt.FanoutSubs}
-	before, err := pass("before", 0, false, false)
-	if err != nil {
+	if wc.Before, err = pass("before", nil); err != nil {
 		return wc, err
 	}
 	for i, wp := range writePasses {
 		n := cmp.Or(wp.subs, opt.FanoutSubs)
-		set, err := subscribe(srv, n, min(opt.StreamsPerConn, 25), wp.http1, eventsQuery(wp.records))
+		subs, err := startSubscribers(cmp.Or(opt.Tool, opt.Binary), SubscriberOptions{Socket: srv.socket, N: n,
+			PerConn: min(opt.StreamsPerConn, 25), HTTP1: wp.http1, Records: wp.records}, subCPUs)
 		if err != nil {
 			return wc, err
 		}
-		wc.Passes[i+1], err = pass(fmt.Sprintf("with%d-%v-%v", n, wp.records, wp.http1), n, wp.records, wp.http1)
-		set.close()
+		p, err := pass(fmt.Sprintf("with%d-%v-%v", n, wp.records, wp.http1), subs)
+		if err2 := subs.close(); err == nil && err2 != nil {
+			err = subs.explain(err2)
+		}
 		if err != nil {
 			return wc, err
 		}
+		p.Subscribers, p.Records, p.HTTP1 = n, wp.records, wp.http1
+		wc.Passes[i+1] = p
 	}
-	after, err := pass("after", 0, false, false)
-	if err != nil {
+	if wc.After, err = pass("after", nil); err != nil {
 		return wc, err
 	}
-	wc.Passes[0] = WritePass{PerSec: (before.PerSec + after.PerSec) / 2, ServerCPU: (before.ServerCPU + after.ServerCPU) / 2}
+	wc.Passes[0] = WritePass{PerSec: (wc.Before.PerSec + wc.After.PerSec) / 2, ServerCPU: (wc.Before.ServerCPU + wc.After.ServerCPU) / 2}
 	return wc, nil
 }
+
+// cpusApart reports whether the write-cost figure holds the server and the
+// writers to CPU 0 and the subscribers to the other CPUs.
+func cpusApart(opt FeedOptions) bool { return canPin && runtime.NumCPU() >= 2 && !opt.SharedCPUs }
 
 // loadAverage returns the machine's 1-, 5- and 15-minute load averages.
 func loadAverage() string {
@@ -903,7 +994,7 @@ func loadAverage() string {
 // WriteTables prints the report as Markdown tables.
 func (r *FeedReport) WriteTables(w io.Writer) {
 	o := r.Options
-	fmt.Fprintf(w, "\nChange feed: hippo serve on a Unix socket; %d-dimension records (random, fixed seed), flat index; subscribers read SSE in the bench process\n", o.Dim)
+	fmt.Fprintf(w, "\nChange feed: hippo serve on a Unix socket; %d-dimension records (random, fixed seed), flat index; subscribers read SSE in the bench process (for the write cost, in a process of their own)\n", o.Dim)
 	fmt.Fprintf(w, "(load average when the run began: %s)\n\n", r.Load)
 	fmt.Fprintf(w, "| subscribers | transport | connections | to connect all | server RSS per subscriber, idle | … after a burst | one event to all | server CPU while idle |\n|---:|---|---:|---:|---:|---:|---:|---:|\n")
 	for _, m := range r.Memory {
@@ -935,15 +1026,21 @@ func (r *FeedReport) WriteTables(w io.Writer) {
 			100*f.ServerCPU, 100*f.BenchCPU, next)
 	}
 	wc := &r.WriteCost
-	fmt.Fprintf(w, "\nWrite throughput, %d concurrent single-record writers, without and with %d subscribers (without: the mean of a pass before and one after); "+
-		"server cost: 1 − (server CPU per upsert without) / (… with), the loss of a server bound by its own CPU, its subscribers reading elsewhere\n\n", wc.Writers, wc.Subscribers)
-	fmt.Fprintf(w, "| subscribers | upserts/s | cost | server CPU per upsert | server cost |\n|---|---:|---:|---:|---:|\n")
+	where := "the server, the writers and the subscribers (a process of their own) share every CPU"
+	if wc.CPUsApart {
+		where = "the server and the writers share CPU 0, the subscribers (a process of their own) read on the other CPUs"
+	}
+	fmt.Fprintf(w, "\nWrite throughput, %d concurrent single-record writers, without and with %d subscribers (without: the mean of a pass before and one after); data in %s; %s; "+
+		"server cost: 1 − (server CPU per upsert without) / (… with); caught up: from the last write until every subscriber had every event\n\n",
+		wc.Writers, wc.Subscribers, filepath.Dir(wc.Dir), where)
+	fmt.Fprintf(w, "| subscribers | upserts/s | cost | server CPU per upsert | server cost | caught up |\n|---|---:|---:|---:|---:|---:|\n")
 	for i, p := range wc.Passes {
 		if i == 0 {
-			fmt.Fprintf(w, "| %s | %.0f | | %v | |\n", p.name(), p.PerSec, p.ServerCPU.Round(time.Microsecond))
+			fmt.Fprintf(w, "| %s | %.0f | | %v | | |\n", p.name(), p.PerSec, p.ServerCPU.Round(time.Microsecond))
 			continue
 		}
-		fmt.Fprintf(w, "| %s | %.0f | %.1f %% | %v | %.1f %% |\n", p.name(), p.PerSec, 100*wc.Cost(i), p.ServerCPU.Round(time.Microsecond), 100*wc.ServerCost(i))
+		fmt.Fprintf(w, "| %s | %.0f | %.1f %% | %v | %.1f %% | %v |\n", p.name(), p.PerSec, 100*wc.Cost(i), p.ServerCPU.Round(time.Microsecond),
+			100*wc.ServerCost(i), p.CaughtUp.Round(time.Millisecond))
 	}
 	fmt.Fprintf(w, "\n(load average when the run ended: %s)\n", r.LoadEnd)
 }

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"errors"
 	"flag"
 	"fmt"
@@ -36,6 +37,9 @@ func (l *intList) Set(s string) error {
 }
 
 func runBench(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "subscribers" {
+		return benchSubscribers(args[1:], os.Stdin, stdout, stderr)
+	}
 	fs := flag.NewFlagSet("hippo bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	only := fs.String("only", "ann,server,feed", "which benchmarks: ann (in-process indexes), server (end to end), feed (change-feed subscribers, latency, fan-out, write cost); also given as arguments")
@@ -61,6 +65,7 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	binary := fs.String("binary", "", "the hippo binary the server and feed benchmarks start (default: this one), to compare builds in one run")
 	feedSubs := fs.Int("feed-subscribers", 10000, "idle subscribers of the feed's memory figure")
 	feedHTTP1 := fs.Bool("feed-http1", true, "also measure the feed's memory per subscriber over HTTP/1.1 (a connection each)")
+	feedShared := fs.Bool("feed-shared-cpus", false, "write cost: let the server, the writers and the subscribers share every CPU (by default the server and writers are held to CPU 0, the subscribers to the others)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: hippo bench [flags] [ann] [server] [feed]\n\n"+
 			"Measures Hippo and prints Markdown tables (docs/benchmarks.md).\n\n"+
@@ -70,7 +75,10 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 			"  feed    the change feed of the real server: memory per idle subscriber\n"+
 			"          (10,000 by default, HTTP/2 and HTTP/1.1), commit-to-delivery latency\n"+
 			"          at 1,000 writes/s, the highest event rate 100 subscribers sustain, and\n"+
-			"          write throughput without and with subscribers; random data, about 15 minutes\n\n"+
+			"          write throughput without and with subscribers; random data, about 15 minutes\n"+
+			"  subscribers --socket PATH --n N [--per-conn N] [--http1] [--records]\n"+
+			"          not a benchmark: the feed benchmark's subscriber process, which opens\n"+
+			"          N event streams, says \"ready\", answers \"wait SEQ\" lines and ends with its input\n\n"+
 			"Flags:\n")
 		fs.PrintDefaults()
 	}
@@ -97,14 +105,14 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 		}
 		parts = append(parts, part)
 	}
-	self := *binary
-	if self == "" {
-		var err error
-		if self, err = os.Executable(); err != nil {
-			say("hippo bench: %v", err)
-			return 1
-		}
+	// tool is this binary, which runs the feed benchmark's subscriber
+	// process; self is the one the benchmarks start as the server.
+	tool, err := os.Executable()
+	if err != nil {
+		say("hippo bench: %v", err)
+		return 1
 	}
+	self := cmp.Or(*binary, tool)
 	// tempDir makes a data directory, and returns what removes it (unless
 	// --keep).
 	tempDir := func() (string, func(), error) {
@@ -187,8 +195,8 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 				return 1
 			}
 			defer remove()
-			rep, err := bench.RunFeed(bench.FeedOptions{Binary: self, Dir: dir, Repeats: *repeats, Subscribers: *feedSubs,
-				SkipHTTP1: !*feedHTTP1}, stderr)
+			rep, err := bench.RunFeed(bench.FeedOptions{Binary: self, Tool: tool, Dir: dir, Repeats: *repeats, Subscribers: *feedSubs,
+				SkipHTTP1: !*feedHTTP1, SharedCPUs: *feedShared}, stderr)
 			if err != nil {
 				say("hippo bench: feed: %v", err)
 				return 1
@@ -264,4 +272,32 @@ func annSpecs(names string, efs, nprobes intList, ivf ivfList, threads, repeats 
 		}
 	}
 	return specs, nil
+}
+
+// benchSubscribers is `hippo bench subscribers`: the feed benchmark's
+// subscriber process (bench.ServeSubscribers).
+func benchSubscribers(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("hippo bench subscribers", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var opt bench.SubscriberOptions
+	fs.StringVar(&opt.Socket, "socket", "", "the server's Unix socket")
+	fs.IntVar(&opt.N, "n", 1, "event streams to open")
+	fs.IntVar(&opt.PerConn, "per-conn", 25, "HTTP/2 streams per connection")
+	fs.BoolVar(&opt.HTTP1, "http1", false, "a HTTP/1.1 connection per stream instead of HTTP/2")
+	fs.BoolVar(&opt.Records, "records", false, "receive the records, not only the events")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if opt.Socket == "" || opt.N < 1 || opt.PerConn < 1 || fs.NArg() > 0 {
+		fmt.Fprintln(stderr, "hippo bench subscribers: --socket PATH and --n N ≥ 1 are needed, and nothing else")
+		return 2
+	}
+	if err := bench.ServeSubscribers(opt, stdin, stdout); err != nil {
+		fmt.Fprintf(stderr, "hippo bench subscribers: %v\n", err)
+		return 1
+	}
+	return 0
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -229,7 +230,7 @@ func (d *directWriter) wake() {
 // events go out in batches some 20 ms apart.
 func (d *directWriter) run() {
 	defer close(d.done)
-	var buf []byte
+	var bufs passBuffers
 	closing := d.api.closing.Done()
 	pause := time.NewTimer(0)
 	<-pause.C
@@ -261,9 +262,7 @@ func (d *directWriter) run() {
 			if ds.draining.Load() || ds.ended.Load() {
 				continue
 			}
-			var more, w bool
-			var ch <-chan struct{}
-			buf, more, w, ch = d.pass(ds, buf)
+			more, w, ch := d.pass(ds, &bufs)
 			again = again || more
 			if w {
 				wrote++
@@ -275,9 +274,7 @@ func (d *directWriter) run() {
 			}
 		}
 		d.mu.Unlock()
-		if cap(buf) > 1<<20 {
-			buf = nil // a catch-up batch of records; do not keep it
-		}
+		bufs.trim()
 		if wrote > 0 {
 			pace := min(directPacing*time.Since(began), time.Duration(wrote)*maxPacePerStream, maxDirectInterval)
 			next = began.Add(pace)
@@ -336,21 +333,65 @@ func (d *directWriter) endAll() {
 	}
 }
 
+// passBuffers are the writer's buffers, kept from pass to pass.
+type passBuffers struct {
+	buf    []byte
+	shared sharedChunk
+}
+
+// trim lets go of buffers grown large by a catch-up batch of records.
+func (b *passBuffers) trim() {
+	if cap(b.buf) > 1<<20 {
+		b.buf = nil
+	}
+	if cap(b.shared.chunk) > 1<<20 {
+		b.shared = sharedChunk{}
+	}
+}
+
+// sharedChunk is the batch of events last encoded, as a finished chunk.
+// Streams at the same place in the feed with the same filter and format
+// send the same bytes, and on a busy feed most streams are: a pass encodes
+// each batch once, not once per stream.
+type sharedChunk struct {
+	entries []*feed.Entry
+	sse     bool
+	format  feed.Format
+	chunk   []byte
+}
+
+// of returns the chunk of entries in the stream's encoding, encoding it
+// unless it is the one it holds.
+func (c *sharedChunk) of(entries []*feed.Entry, sse bool, f feed.Format) []byte {
+	if c.sse == sse && c.format == f && slices.Equal(c.entries, entries) && c.chunk != nil {
+		return c.chunk
+	}
+	c.entries = append(c.entries[:0], entries...)
+	c.sse, c.format = sse, f
+	c.chunk = append(c.chunk[:0], make([]byte, chunkHead)...)
+	for _, e := range entries {
+		c.chunk = appendEntry(c.chunk, e, sse, f)
+	}
+	c.chunk = finishChunk(c.chunk, 0)
+	return c.chunk
+}
+
 // pass writes what the stream has to send. more says to pass over it again
 // at once; else wait, if it has nothing now, is closed once it may have.
 // wrote says it wrote.
-func (d *directWriter) pass(ds *directStream, buf []byte) (_ []byte, more, wrote bool, wait <-chan struct{}) {
+func (d *directWriter) pass(ds *directStream, bufs *passBuffers) (more, wrote bool, wait <-chan struct{}) {
 	st := ds.st
-	buf = append(buf[:0], make([]byte, chunkHead)...)
+	buf := append(bufs.buf[:0], make([]byte, chunkHead)...)
+	defer func() { bufs.buf = buf }()
 	if st.gap != nil {
 		var goOn bool
 		if buf, goOn = st.takeGap(buf); !goOn {
 			ds.finish(finishChunk(buf, 0))
-			return buf, false, true, nil
+			return false, true, nil
 		}
 		if st.gap != nil { // trimmed again meanwhile
 			ds.write(finishChunk(buf, 0))
-			return buf, true, true, nil
+			return true, true, nil
 		}
 	}
 	entries, w, err := st.sub.PollStep(eventBatch)
@@ -359,7 +400,13 @@ func (d *directWriter) pass(ds *directStream, buf []byte) (_ []byte, more, wrote
 		more = true // told in the next pass
 	case err != nil:
 		ds.finish(nil) // the feed failed or closed
-		return buf, false, false, nil
+		return false, false, nil
+	case len(entries) > 0 && len(buf) == chunkHead:
+		// Only events to send: the chunk may be the one the stream
+		// before sent.
+		ds.write(bufs.shared.of(entries, st.req.sse, st.req.format))
+		ds.sent = true
+		return true, true, nil
 	case len(entries) > 0:
 		for _, e := range entries {
 			buf = appendEntry(buf, e, st.req.sse, st.req.format)
@@ -374,7 +421,7 @@ func (d *directWriter) pass(ds *directStream, buf []byte) (_ []byte, more, wrote
 		ds.write(finishChunk(buf, 0))
 		ds.sent, wrote = true, true
 	}
-	return buf, more, wrote, wait
+	return more, wrote, wait
 }
 
 // heartbeat writes a keep-alive to an idle stream.

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -33,13 +34,19 @@ func recordsBody(first, n int, members string) string {
 // stream.
 func openRawStream(t *testing.T, path, query string) (net.Conn, *http.Response) {
 	t.Helper()
+	return openRawStreamAs(t, path, query, "text/event-stream")
+}
+
+// openRawStreamAs is openRawStream asking for the given media type.
+func openRawStreamAs(t *testing.T, path, query, accept string) (net.Conn, *http.Response) {
+	t.Helper()
 	c, err := net.Dial("unix", path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
 	c.SetDeadline(time.Now().Add(30 * time.Second))
-	fmt.Fprintf(c, "GET /v1/events?%s HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\n\r\n", query)
+	fmt.Fprintf(c, "GET /v1/events?%s HTTP/1.1\r\nHost: localhost\r\nAccept: %s\r\n\r\n", query, accept)
 	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -100,6 +107,94 @@ func TestDirectStreamSlowReader(t *testing.T) {
 			t.Fatalf("seq %d after %d", seq, want-1)
 		}
 		want++
+	}
+}
+
+// TestDirectStreamsShareOnlyLikeBatches: the direct writer encodes a batch
+// once for the streams that send the same events in the same format; a
+// stream with another filter or format beside them gets its own.
+func TestDirectStreamsShareOnlyLikeBatches(t *testing.T) {
+	a, _, _ := newAccessAPI(t, Options{}, auth.KeyringOptions{})
+	hc, path := serveUnix(t, a, "class=write", nil)
+	call := func(method, path, body string) {
+		t.Helper()
+		req, _ := http.NewRequest(method, "http://localhost"+path, strings.NewReader(body))
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode/100 != 2 {
+			t.Fatalf("%s %s: %d", method, path, resp.StatusCode)
+		}
+	}
+	for _, c := range []string{"a", "b"} {
+		call("PUT", "/v1/collections/"+c, `{"dimension":2,"metric":"l2"}`)
+	}
+	type stream struct {
+		query, accept string
+		want          int    // events
+		collection    string // of every event, if set
+		records       bool   // events carry their record
+	}
+	const rounds = 20 // each a record in a, then one in b
+	streams := []stream{
+		{"", "text/event-stream", 2 * rounds, "", true},
+		{"", "text/event-stream", 2 * rounds, "", true},
+		{"", "application/x-ndjson", 2 * rounds, "", true},
+		{"records=false", "text/event-stream", 2 * rounds, "", false},
+		{"collections=a", "text/event-stream", rounds, "a", true},
+		{"collections=b", "text/event-stream", rounds, "b", true},
+	}
+	bodies := make([]*bufio.Reader, len(streams))
+	for i, s := range streams {
+		_, resp := openRawStreamAs(t, path, s.query, s.accept)
+		if resp.StatusCode != 200 {
+			t.Fatalf("stream %d: %d", i, resp.StatusCode)
+		}
+		bodies[i] = bufio.NewReader(resp.Body)
+	}
+	for r := range rounds {
+		call("POST", "/v1/collections/a/records", recordsBody(r, 1, `"vector":[1,2]`))
+		call("POST", "/v1/collections/b/records", recordsBody(r, 1, `"vector":[3,4]`))
+		time.Sleep(2 * time.Millisecond) // rounds in passes of their own, mostly
+	}
+	for i, s := range streams {
+		sse := s.accept == "text/event-stream"
+		var last uint64
+		for n := 0; n < s.want; {
+			line, err := bodies[i].ReadString('\n')
+			if err != nil {
+				t.Fatalf("stream %d, after %d events: %v", i, n, err)
+			}
+			data := strings.TrimSuffix(line, "\n")
+			if sse {
+				var ok bool
+				if data, ok = strings.CutPrefix(data, "data: "); !ok {
+					continue
+				}
+			}
+			if data == "" {
+				continue // an NDJSON heartbeat
+			}
+			var ev struct {
+				Seq        uint64          `json:"seq"`
+				Type       string          `json:"type"`
+				Collection string          `json:"collection"`
+				Record     json.RawMessage `json:"record"`
+			}
+			if err := json.Unmarshal([]byte(data), &ev); err != nil {
+				t.Fatalf("stream %d (%s %q): %q: %v", i, s.accept, s.query, line, err)
+			}
+			if ev.Type != "record.upserted" {
+				continue
+			}
+			if ev.Seq <= last || (s.collection != "" && ev.Collection != s.collection) || (len(ev.Record) > 0) != s.records {
+				t.Fatalf("stream %d (%s %q) after seq %d: %s", i, s.accept, s.query, last, data)
+			}
+			last = ev.Seq
+			n++
+		}
 	}
 }
 

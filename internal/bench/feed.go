@@ -138,16 +138,13 @@ type FanoutStep struct {
 // FeedWriteCost is write throughput without and with subscribers.
 type FeedWriteCost struct {
 	Writers, Subscribers int
-	// Passes are, in order: no subscribers (the mean of a pass before and
-	// one after the others), then writePasses.
+	// Passes are, in order: no subscribers (the mean of every pass
+	// without), then writePasses.
 	Passes [1 + len(writePasses)]WritePass
 	// CPUsApart: the server and the writers shared CPU 0, the subscribers
 	// read on the other CPUs.
 	CPUsApart bool
-	// Before and After are the passes without subscribers whose mean is
-	// Passes[0].
-	Before, After WritePass
-	Dir           string // where the server kept its data
+	Dir       string // where the server kept its data
 }
 
 // writePasses are the write-cost passes with subscribers; 0 stands for
@@ -163,12 +160,14 @@ type WritePass struct {
 	Records     bool    // the subscribers receive the records
 	HTTP1       bool    // the subscribers are on HTTP/1.1, a connection each (else HTTP/2, 25 streams a connection)
 	PerSec      float64 // upserts per second
-	// ServerCPU is the server's CPU time per upsert: what a server whose
-	// subscribers read on other CPUs would pay for the feed.
+	// ServerCPU is the server's CPU time per upsert.
 	ServerCPU time.Duration
 	// CaughtUp is how long after the last write every subscriber had every
 	// event.
 	CaughtUp time.Duration
+	// Without is the mean of the passes without subscribers just before
+	// and just after this one: its baseline.
+	Without *WritePass
 }
 
 // name says who subscribed, for the table.
@@ -182,13 +181,13 @@ func (p WritePass) name() string {
 	return fmt.Sprintf("%d, events only, %s", p.Subscribers, transportName(p.HTTP1))
 }
 
-// Cost is what pass i loses in upserts per second against no subscribers.
-func (wc *FeedWriteCost) Cost(i int) float64 { return 1 - wc.Passes[i].PerSec/wc.Passes[0].PerSec }
+// Cost is what the pass loses in upserts per second against its baseline.
+func (p WritePass) Cost() float64 { return 1 - p.PerSec/p.Without.PerSec }
 
-// ServerCost is what pass i would lose in upserts per second on a server
+// ServerCost is what the pass would lose in upserts per second on a server
 // bound by its own CPU: 1 - (CPU per upsert without) / (CPU per upsert).
-func (wc *FeedWriteCost) ServerCost(i int) float64 {
-	return 1 - wc.Passes[0].ServerCPU.Seconds()/wc.Passes[i].ServerCPU.Seconds()
+func (p WritePass) ServerCost() float64 {
+	return 1 - p.Without.ServerCPU.Seconds()/p.ServerCPU.Seconds()
 }
 
 // RunFeed measures the change feed of the real server.
@@ -286,9 +285,13 @@ func RunFeed(opt FeedOptions, progress io.Writer) (*FeedReport, error) {
 			return nil, err
 		}
 		var passes []string
-		for _, p := range wc.Passes {
-			passes = append(passes, fmt.Sprintf("%s: %.0f/s (%v, caught up in %v)", p.name(), p.PerSec, p.ServerCPU.Round(time.Microsecond),
-				p.CaughtUp.Round(time.Millisecond)))
+		for i, p := range wc.Passes {
+			if i == 0 {
+				passes = append(passes, fmt.Sprintf("none: %.0f/s (%v)", p.PerSec, p.ServerCPU.Round(time.Microsecond)))
+				continue
+			}
+			passes = append(passes, fmt.Sprintf("%s: %.0f/s against %.0f/s, %.1f %% (%v against %v; caught up in %v)", p.name(), p.PerSec, p.Without.PerSec,
+				100*p.Cost(), p.ServerCPU.Round(time.Microsecond), p.Without.ServerCPU.Round(time.Microsecond), p.CaughtUp.Round(time.Millisecond)))
 		}
 		say(progress, "writes, %d writers, CPUs apart %v, upserts/s (server CPU per upsert) by subscribers: %s (load %s)",
 			opt.Writers, wc.CPUsApart, strings.Join(passes, "; "), loadAverage())
@@ -342,12 +345,11 @@ func RunFeed(opt FeedOptions, progress io.Writer) (*FeedReport, error) {
 	}
 	rep.WriteCost.Writers, rep.WriteCost.Subscribers = opt.Writers, opt.FanoutSubs
 	for i, ps := range writeCosts {
-		rep.WriteCost.Passes[i] = WritePass{
-			Subscribers: ps[0].Subscribers, Records: ps[0].Records, HTTP1: ps[0].HTTP1,
-			PerSec:    medianF(mapSlice(ps, func(p WritePass) float64 { return p.PerSec })),
-			ServerCPU: time.Duration(medianF(mapSlice(ps, func(p WritePass) float64 { return float64(p.ServerCPU) }))),
-			CaughtUp:  time.Duration(medianF(mapSlice(ps, func(p WritePass) float64 { return float64(p.CaughtUp) }))),
+		if i == 0 {
+			rep.WriteCost.Passes[i] = medianBy(ps, func(p WritePass) float64 { return p.PerSec })
+			continue
 		}
+		rep.WriteCost.Passes[i] = medianBy(ps, func(p WritePass) float64 { return p.Cost() })
 	}
 	rep.LoadEnd = loadAverage()
 	return rep, nil
@@ -876,9 +878,10 @@ func feedFanout(srv *server, c *client.Client, opt FeedOptions, records, http1 b
 }
 
 // feedWriteCost measures single-record upserts from opt.Writers writers, a
-// pass of opt.PassTime each: without subscribers, with each set of
-// writePasses, and without again (the baseline is the mean of the two, which
-// cancels a drift such as the store's compactions catching up). The
+// pass of opt.PassTime each: with each set of writePasses, and without
+// subscribers before and after each (the baseline of a pass is the mean of
+// the two beside it, which cancels a drift such as the store's compactions
+// catching up). The
 // subscribers read in a process of their own, and after each pass every one
 // must have received every event. With the CPUs apart (wc.CPUsApart), the
 // server and the writers share CPU 0 and the subscribers read on the others:
@@ -951,9 +954,11 @@ func feedWriteCost(srv *server, c *client.Client, opt FeedOptions, vectors [][]f
 		}
 		return p, nil
 	}
-	if wc.Before, err = pass("before", nil); err != nil {
+	without, err := pass("without0", nil)
+	if err != nil {
 		return wc, err
 	}
+	baselines := []WritePass{without}
 	for i, wp := range writePasses {
 		n := cmp.Or(wp.subs, opt.FanoutSubs)
 		subs, err := startSubscribers(cmp.Or(opt.Tool, opt.Binary), SubscriberOptions{Socket: srv.socket, N: n,
@@ -968,14 +973,28 @@ func feedWriteCost(srv *server, c *client.Client, opt FeedOptions, vectors [][]f
 		if err != nil {
 			return wc, err
 		}
+		next, err := pass(fmt.Sprintf("without%d", i+1), nil)
+		if err != nil {
+			return wc, err
+		}
+		baselines = append(baselines, next)
 		p.Subscribers, p.Records, p.HTTP1 = n, wp.records, wp.http1
+		p.Without = meanPass(without, next)
 		wc.Passes[i+1] = p
+		without = next
 	}
-	if wc.After, err = pass("after", nil); err != nil {
-		return wc, err
-	}
-	wc.Passes[0] = WritePass{PerSec: (wc.Before.PerSec + wc.After.PerSec) / 2, ServerCPU: (wc.Before.ServerCPU + wc.After.ServerCPU) / 2}
+	wc.Passes[0] = *meanPass(baselines...)
 	return wc, nil
+}
+
+// meanPass is the mean of passes without subscribers.
+func meanPass(ps ...WritePass) *WritePass {
+	var m WritePass
+	for _, p := range ps {
+		m.PerSec += p.PerSec / float64(len(ps))
+		m.ServerCPU += p.ServerCPU / time.Duration(len(ps))
+	}
+	return &m
 }
 
 // cpusApart reports whether the write-cost figure holds the server and the
@@ -1030,17 +1049,18 @@ func (r *FeedReport) WriteTables(w io.Writer) {
 	if wc.CPUsApart {
 		where = "the server and the writers share CPU 0, the subscribers (a process of their own) read on the other CPUs"
 	}
-	fmt.Fprintf(w, "\nWrite throughput, %d concurrent single-record writers, without and with %d subscribers (without: the mean of a pass before and one after); data in %s; %s; "+
-		"server cost: 1 − (server CPU per upsert without) / (… with); caught up: from the last write until every subscriber had every event\n\n",
+	fmt.Fprintf(w, "\nWrite throughput, %d concurrent single-record writers, without and with %d subscribers; data in %s; %s. "+
+		"Each pass with subscribers lies between two without, whose mean is its baseline; the median pass by cost. "+
+		"Server cost: 1 − (server CPU per upsert without) / (… with); caught up: from the last write until every subscriber had every event\n\n",
 		wc.Writers, wc.Subscribers, filepath.Dir(wc.Dir), where)
-	fmt.Fprintf(w, "| subscribers | upserts/s | cost | server CPU per upsert | server cost | caught up |\n|---|---:|---:|---:|---:|---:|\n")
+	fmt.Fprintf(w, "| subscribers | upserts/s | baseline | cost | server CPU per upsert | baseline | server cost | caught up |\n|---|---:|---:|---:|---:|---:|---:|---:|\n")
 	for i, p := range wc.Passes {
 		if i == 0 {
-			fmt.Fprintf(w, "| %s | %.0f | | %v | | |\n", p.name(), p.PerSec, p.ServerCPU.Round(time.Microsecond))
+			fmt.Fprintf(w, "| %s (median) | %.0f | | | %v | | | |\n", p.name(), p.PerSec, p.ServerCPU.Round(time.Microsecond))
 			continue
 		}
-		fmt.Fprintf(w, "| %s | %.0f | %.1f %% | %v | %.1f %% | %v |\n", p.name(), p.PerSec, 100*wc.Cost(i), p.ServerCPU.Round(time.Microsecond),
-			100*wc.ServerCost(i), p.CaughtUp.Round(time.Millisecond))
+		fmt.Fprintf(w, "| %s | %.0f | %.0f | %.1f %% | %v | %v | %.1f %% | %v |\n", p.name(), p.PerSec, p.Without.PerSec, 100*p.Cost(),
+			p.ServerCPU.Round(time.Microsecond), p.Without.ServerCPU.Round(time.Microsecond), 100*p.ServerCost(), p.CaughtUp.Round(time.Millisecond))
 	}
 	fmt.Fprintf(w, "\n(load average when the run ended: %s)\n", r.LoadEnd)
 }

@@ -13,10 +13,13 @@ import (
 // canPin reports whether processes can be held to chosen CPUs here.
 const canPin = true
 
-// startOn starts cmd held to the given CPUs. A child inherits the CPU set of
-// the thread that forks it, so the fork runs on a thread that holds that set
-// for the moment.
+// startOn starts cmd held to the given CPUs, or as it is if none are given.
+// A child inherits the CPU set of the thread that forks it, so the fork runs
+// on a thread that holds that set for the moment.
 func startOn(cmd *exec.Cmd, cpus ...int) error {
+	if len(cpus) == 0 {
+		return cmd.Start()
+	}
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	var was unix.CPUSet

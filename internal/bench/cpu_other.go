@@ -13,5 +13,11 @@ const canPin = false
 
 var errNoPin = errors.New("holding a process to chosen CPUs is only supported on Linux")
 
-func startOn(cmd *exec.Cmd, cpus ...int) error { return errNoPin }
-func pin(pid int, cpus ...int) error           { return errNoPin }
+func startOn(cmd *exec.Cmd, cpus ...int) error {
+	if len(cpus) == 0 {
+		return cmd.Start()
+	}
+	return errNoPin
+}
+
+func pin(pid int, cpus ...int) error { return errNoPin }

@@ -367,11 +367,7 @@ func startFeedServer(binary, dir string, cpus ...int) (*server, error) {
 	s.cmd = exec.Command(binary, "serve", "--data-dir", dir, "--listen", "unix:"+s.socket+"?class=write&max_streams=0",
 		"--snapshot-interval", "-1s")
 	s.cmd.Stdout, s.cmd.Stderr = &s.log, &s.log
-	start := s.cmd.Start
-	if len(cpus) > 0 {
-		start = func() error { return startOn(s.cmd, cpus...) }
-	}
-	if err := start(); err != nil {
+	if err := startOn(s.cmd, cpus...); err != nil {
 		return nil, err
 	}
 	go func() { s.done <- s.cmd.Wait() }()

@@ -103,12 +103,7 @@ func startSubscribers(tool string, opt SubscriberOptions, cpus []int) (*subscrib
 		return nil, err
 	}
 	p.out = bufio.NewReader(stdout)
-	if len(cpus) > 0 {
-		err = startOn(p.cmd, cpus...)
-	} else {
-		err = p.cmd.Start()
-	}
-	if err != nil {
+	if err := startOn(p.cmd, cpus...); err != nil {
 		return nil, err
 	}
 	if line, err := p.out.ReadString('\n'); err != nil || line != "ready\n" {

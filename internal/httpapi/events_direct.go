@@ -363,7 +363,7 @@ type sharedChunk struct {
 // of returns the chunk of entries in the stream's encoding, encoding it
 // unless it is the one it holds.
 func (c *sharedChunk) of(entries []*feed.Entry, sse bool, f feed.Format) []byte {
-	if c.sse == sse && c.format == f && slices.Equal(c.entries, entries) && c.chunk != nil {
+	if c.sse == sse && c.format == f && slices.Equal(c.entries, entries) {
 		return c.chunk
 	}
 	c.entries = append(c.entries[:0], entries...)

@@ -75,7 +75,7 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 			"  feed    the change feed of the real server: memory per idle subscriber\n"+
 			"          (10,000 by default, HTTP/2 and HTTP/1.1), commit-to-delivery latency\n"+
 			"          at 1,000 writes/s, the highest event rate 100 subscribers sustain, and\n"+
-			"          write throughput without and with subscribers; random data, about 15 minutes\n"+
+			"          write throughput without and with subscribers; random data, about 20 minutes\n"+
 			"  subscribers --socket PATH --n N [--per-conn N] [--http1] [--records]\n"+
 			"          not a benchmark: the feed benchmark's subscriber process, which opens\n"+
 			"          N event streams, says \"ready\", answers \"wait SEQ\" lines and ends with its input\n\n"+

@@ -219,7 +219,7 @@ func (e *Engine) commitGroup(group []*writeOp) {
 		e.seq = seq
 		e.applyEvents(events, metas)
 		e.lastSeq.Store(seq)
-		e.hub.Publish(seq)
+		e.hub.PublishEvents(events)
 	}
 	for i, op := range group {
 		op.done <- results[i]

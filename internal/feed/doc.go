@@ -7,10 +7,11 @@
 //
 // Invariants:
 //
-//   - One reader for all: the Hub's goroutine reads each new event from the
-//     store once, looks up the record an upsert wrote once, and keeps the
-//     newest events in a ring of shared Entries. An Entry is encoded to JSON
-//     at most once per format, however many subscribers receive it.
+//   - One reader for all: the Hub's goroutine takes the events a commit
+//     hands it (PublishEvents) or else reads each new event from the store
+//     once, looks up the record an upsert wrote once, and keeps the newest
+//     events in a ring of shared Entries. An Entry is encoded to JSON at
+//     most once per format, however many subscribers receive it.
 //   - Bounded memory: the ring has a fixed capacity. A subscriber holds only
 //     its position and the batch it is writing. One that falls behind the
 //     ring (a slow reader) catches up from the store in bounded batches and

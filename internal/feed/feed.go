@@ -77,13 +77,18 @@ func (e *Entry) JSON(f Format) []byte {
 	return enc.json
 }
 
-// lookupRecord returns the record an upsert wrote if it is still the current
+// lookupRecord returns the record an upsert wrote: the one its commit
+// handed the hub, or else the one in the store if it is still the current
 // version. A record replaced or deleted since is left out: the later event
 // says what happened to it. A read error also leaves it out (the event
 // itself is still right).
 func (e *Entry) lookupRecord() *store.Record {
 	e.recordOnce.Do(func() {
 		if e.Event.Op != store.OpRecordUpserted {
+			return
+		}
+		if e.Event.Record != nil {
+			e.record = e.Event.Record
 			return
 		}
 		if r, err := e.src.Get(e.Event.Collection.ID, e.Event.RecordID); err == nil && r.Seq == e.Event.Seq {
@@ -99,6 +104,10 @@ func newEntry(src Source, ev *store.Event) *Entry { return &Entry{Event: ev, src
 type Filter struct {
 	Collections map[string]bool
 	Types       map[string]bool
+	// Records says the subscriber is sent upserts' records. While one such
+	// subscriber is open the hub keeps the records commits hand it, so
+	// that they need not be read back from the store.
+	Records bool
 }
 
 func (f *Filter) admits(ev *store.Event) bool {
@@ -118,6 +127,7 @@ type Hub struct {
 	src      Source
 	capacity int
 	subs     atomic.Int64  // open subscriptions
+	withRecs atomic.Int64  // open subscriptions whose Filter.Records is set
 	wake     chan struct{} // buffered(1): Publish was called
 	quit     chan struct{}
 	done     chan struct{}
@@ -130,6 +140,12 @@ type Hub struct {
 		last      uint64   // seq of the newest entry read from the log
 		changed   chan struct{}
 		err       error // a read error; the hub stops
+
+		// handed holds the events commits handed to PublishEvents since
+		// the last round, in seq order and without a hole, up to
+		// published. A round that starts where they start takes them
+		// rather than reading the log.
+		handed []*Entry
 
 		// history[seq%historySize] holds entries that subscribers behind
 		// the ring read from the log, if its seq is the one asked for:
@@ -186,11 +202,53 @@ func New(src Source, last uint64, capacity int) *Hub {
 	return h
 }
 
-// Publish tells the hub that the log is committed up to seq. It never blocks.
+// Publish tells the hub that the log is committed up to seq; the hub reads
+// the events from the log. It never blocks.
 func (h *Hub) Publish(seq uint64) {
 	h.mu.Lock()
-	h.mu.published = max(h.mu.published, seq)
+	if seq > h.mu.published {
+		h.mu.published = seq
+		h.mu.handed = nil // they would no longer reach up to published
+	}
 	h.mu.Unlock()
+	h.wakeUp()
+}
+
+// PublishEvents is Publish for the events of one commit, in seq order, as
+// given to the store (with upserts' records). The hub delivers them as they
+// are, rather than reading them back from the log, if it is handed every
+// event from its last round on. It keeps them from the next commit's
+// changes: the caller must not change them after. It never blocks.
+func (h *Hub) PublishEvents(events []store.Event) {
+	if len(events) == 0 {
+		return
+	}
+	withRecords := h.withRecs.Load() > 0
+	h.mu.Lock()
+	last := events[len(events)-1].Seq
+	switch {
+	case last <= h.mu.published:
+	case h.subs.Load() == 0 || events[0].Seq != h.mu.published+1 || len(h.mu.handed)+len(events) > h.capacity:
+		// Nobody listens, or the round will read the log anyway; past
+		// the ring's capacity, the log is where they wait.
+		h.mu.handed = nil
+		h.mu.published = last
+	default:
+		for i := range events {
+			ev := events[i]
+			if !withRecords {
+				ev.Record = nil // not kept in the ring for no one
+			}
+			h.mu.handed = append(h.mu.handed, newEntry(h.src, &ev))
+		}
+		h.mu.published = last
+	}
+	h.mu.Unlock()
+	h.wakeUp()
+}
+
+// wakeUp tells the hub's goroutine there is something to publish.
+func (h *Hub) wakeUp() {
 	select {
 	case h.wake <- struct{}{}:
 	default:
@@ -267,11 +325,14 @@ func (h *Hub) emptyRingLocked() {
 	}
 }
 
-// readPublished appends every event up to the published seq to the ring and
-// wakes the subscribers once.
+// readPublished appends every event up to the published seq to the ring,
+// from the events commits handed it or else from the log, and wakes the
+// subscribers once per publishBatch entries.
 func (h *Hub) readPublished() error {
 	h.mu.Lock()
 	from, to := h.mu.last+1, h.mu.published
+	handed := h.mu.handed
+	h.mu.handed = nil
 	if from <= to && h.subs.Load() == 0 {
 		// Nobody listens: move on without reading. A later subscriber
 		// behind this point catches up from the log.
@@ -285,28 +346,15 @@ func (h *Hub) readPublished() error {
 	if from > to {
 		return nil
 	}
-	var batch []*Entry
-	flush := func() {
-		if len(batch) == 0 {
-			return
+	if len(handed) > 0 && handed[0].Seq() == from && handed[len(handed)-1].Seq() == to {
+		for len(handed) > 0 {
+			n := min(len(handed), publishBatch)
+			h.addToRing(handed[:n])
+			handed = handed[n:]
 		}
-		h.mu.Lock()
-		for _, e := range batch {
-			if h.mu.first == 0 || e.Seq()-h.mu.first >= uint64(h.capacity) {
-				if h.mu.first == 0 {
-					h.mu.first = e.Seq()
-				} else {
-					h.mu.first++
-				}
-			}
-			h.mu.ring[e.Seq()%uint64(h.capacity)] = e
-			h.mu.last = e.Seq()
-		}
-		close(h.mu.changed)
-		h.mu.changed = make(chan struct{})
-		h.mu.Unlock()
-		batch = batch[:0]
+		return nil
 	}
+	var batch []*Entry
 	want := from
 	for ev, err := range h.src.Events(from) {
 		if err != nil {
@@ -320,7 +368,8 @@ func (h *Hub) readPublished() error {
 			// holds consecutive seqs only: restart it here, so that
 			// subscribers before the jump catch up from the log, which
 			// tells them of the gap.
-			flush()
+			h.addToRing(batch)
+			batch = batch[:0]
 			h.mu.Lock()
 			h.emptyRingLocked()
 			h.mu.Unlock()
@@ -328,11 +377,35 @@ func (h *Hub) readPublished() error {
 		want = ev.Seq + 1
 		batch = append(batch, newEntry(h.src, ev))
 		if len(batch) == publishBatch {
-			flush()
+			h.addToRing(batch)
+			batch = batch[:0]
 		}
 	}
-	flush()
+	h.addToRing(batch)
 	return nil
+}
+
+// addToRing appends entries, which follow the ring's newest, to the ring
+// under one lock and wakes the subscribers.
+func (h *Hub) addToRing(batch []*Entry) {
+	if len(batch) == 0 {
+		return
+	}
+	h.mu.Lock()
+	for _, e := range batch {
+		if h.mu.first == 0 || e.Seq()-h.mu.first >= uint64(h.capacity) {
+			if h.mu.first == 0 {
+				h.mu.first = e.Seq()
+			} else {
+				h.mu.first++
+			}
+		}
+		h.mu.ring[e.Seq()%uint64(h.capacity)] = e
+		h.mu.last = e.Seq()
+	}
+	close(h.mu.changed)
+	h.mu.changed = make(chan struct{})
+	h.mu.Unlock()
 }
 
 // Subscription is one subscriber's position in the feed. It is not safe for
@@ -350,6 +423,9 @@ func (s *Subscription) Close() {
 	if !s.closed {
 		s.closed = true
 		s.hub.subs.Add(-1)
+		if s.filter.Records {
+			s.hub.withRecs.Add(-1)
+		}
 	}
 }
 
@@ -372,6 +448,9 @@ func (h *Hub) Subscribe(after uint64, f Filter) (*Subscription, error) {
 		}
 	}
 	h.subs.Add(1)
+	if f.Records {
+		h.withRecs.Add(1)
+	}
 	return &Subscription{hub: h, pos: after, filter: f}, nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"iter"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -300,6 +301,7 @@ func TestManyCatchUpsAtOnce(t *testing.T) {
 type fakeLog struct {
 	mu     sync.Mutex
 	events []*store.Event // events[i] has seq i+1
+	reads  int            // calls of Events
 }
 
 func (f *fakeLog) add() uint64 {
@@ -313,6 +315,7 @@ func (f *fakeLog) add() uint64 {
 func (f *fakeLog) Events(from uint64) iter.Seq2[*store.Event, error] {
 	return func(yield func(*store.Event, error) bool) {
 		f.mu.Lock()
+		f.reads++
 		events := f.events[min(max(from, 1)-1, uint64(len(f.events))):]
 		f.mu.Unlock()
 		for _, ev := range events {
@@ -460,4 +463,141 @@ func TestPollStepBoundsAScan(t *testing.T) {
 	if steps <= int(wanted)/(64*max) {
 		t.Fatalf("%d steps to scan %d events", steps, wanted)
 	}
+}
+
+// countingSource counts what the hub asks of the log.
+type countingSource struct {
+	Source
+	reads, gets atomic.Int64
+}
+
+func (c *countingSource) Events(from uint64) iter.Seq2[*store.Event, error] {
+	c.reads.Add(1)
+	return c.Source.Events(from)
+}
+
+func (c *countingSource) Get(collectionID uint64, id string) (*store.Record, error) {
+	c.gets.Add(1)
+	return c.Source.Get(collectionID, id)
+}
+
+// Events handed to PublishEvents reach subscribers without a read of the
+// log, each upsert with the record it wrote (even once replaced); after a
+// commit that was not handed, the hub reads the log again.
+func TestHandedEventsSkipTheLog(t *testing.T) {
+	l := newLog(t)
+	src := &countingSource{Source: l.store}
+	h := New(src, l.seq, 8)
+	defer h.Close()
+	sub, _ := h.Subscribe(h.Last(), Filter{Records: true})
+	upsert := func(id string, v float32) store.Event {
+		return store.Event{Op: store.OpRecordUpserted, Collection: l.coll, RecordID: id,
+			Record: &store.Record{ID: id, Vector: []float32{v}, CreatedAt: t0, UpdatedAt: t0}}
+	}
+	first := []store.Event{upsert("x", 1), upsert("y", 2)}
+	l.commit(first...)
+	h.PublishEvents(first)
+	got := next(t, sub, 10)
+	second := []store.Event{upsert("x", 3)}
+	l.commit(second...)
+	h.PublishEvents(second)
+	for len(got) < 3 {
+		got = append(got, next(t, sub, 10)...)
+	}
+	if seqs(got) != "2 3 4" {
+		t.Fatalf("handed: %s", seqs(got))
+	}
+	for i, want := range []string{`"id":"x","vector":[1]`, `"id":"y","vector":[2]`, `"id":"x","vector":[3]`} {
+		if js := string(got[i].JSON(RecordsJSON)); !strings.Contains(js, want) {
+			t.Fatalf("seq %d: %s, want the record it wrote (%s)", got[i].Seq(), js, want)
+		}
+	}
+	if r, g := src.reads.Load(), src.gets.Load(); r != 0 || g != 0 {
+		t.Fatalf("the hub read the log %d times and the store %d times for events it was handed", r, g)
+	}
+
+	h.Publish(l.upsert(l.coll, "z")) // 5, not handed
+	third := []store.Event{upsert("w", 4)}
+	l.commit(third...)
+	h.PublishEvents(third) // 6: the round must read 5 from the log
+	got = nil
+	for len(got) < 2 {
+		got = append(got, next(t, sub, 10)...)
+	}
+	if seqs(got) != "5 6" || src.reads.Load() == 0 {
+		t.Fatalf("after a commit not handed: %s, %d reads of the log", seqs(got), src.reads.Load())
+	}
+}
+
+// Without a subscriber for records the hub keeps no record; a subscriber
+// for records that comes later gets them from the store.
+func TestHandedEventsKeepRecordsOnlyForThoseWhoWantThem(t *testing.T) {
+	l := newLog(t)
+	src := &countingSource{Source: l.store}
+	h := New(src, l.seq, 8)
+	defer h.Close()
+	sub, _ := h.Subscribe(h.Last(), Filter{})
+	evs := []store.Event{{Op: store.OpRecordUpserted, Collection: l.coll, RecordID: "x",
+		Record: &store.Record{ID: "x", Vector: []float32{5}, CreatedAt: t0, UpdatedAt: t0}}}
+	l.commit(evs...)
+	h.PublishEvents(evs)
+	got := next(t, sub, 10)
+	if len(got) != 1 || got[0].Event.Record != nil {
+		t.Fatalf("an events-only hub kept the record: %+v", got[0].Event)
+	}
+	if js := string(got[0].JSON(RecordsJSON)); !strings.Contains(js, `"vector":[5]`) || src.gets.Load() != 1 {
+		t.Fatalf("record looked up %d times: %s", src.gets.Load(), js)
+	}
+}
+
+// Commits handed while the hub waits for its next round are kept up to the
+// ring's capacity; past it they are dropped and read from the log, and no
+// event is lost or repeated either way.
+func TestHandedEventsAreBounded(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		src := &fakeLog{}
+		h := New(src, 0, 8)
+		defer h.Close()
+		sub, _ := h.Subscribe(0, Filter{})
+		hand := func() {
+			seq := src.add()
+			src.mu.Lock()
+			ev := *src.events[seq-1]
+			src.mu.Unlock()
+			h.PublishEvents([]store.Event{ev})
+		}
+		hand()
+		got := next(t, sub, 100)
+		for range 20 { // during the round interval: the hub waits
+			hand()
+			h.mu.Lock()
+			n := len(h.mu.handed)
+			h.mu.Unlock()
+			if n > h.capacity {
+				t.Fatalf("%d handed events kept, capacity %d", n, h.capacity)
+			}
+		}
+		for len(got) < 21 {
+			got = append(got, next(t, sub, 100)...)
+		}
+		var want []string
+		for i := range 21 {
+			want = append(want, fmt.Sprint(i+1))
+		}
+		if seqs(got) != strings.Join(want, " ") || src.reads == 0 {
+			t.Fatalf("got %s with %d reads of the log", seqs(got), src.reads)
+		}
+
+		// A commit not handed between handed ones, within one round.
+		hand()
+		h.Publish(src.add())
+		hand()
+		got = nil
+		for len(got) < 3 {
+			got = append(got, next(t, sub, 100)...)
+		}
+		if seqs(got) != "22 23 24" {
+			t.Fatalf("around a commit not handed: %s", seqs(got))
+		}
+	})
 }

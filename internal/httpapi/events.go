@@ -99,6 +99,7 @@ func (a *API) parseStream(r *http.Request) (*streamRequest, error) {
 	if sr.format == feed.RecordsJSON && vectorsAsB64(r) {
 		sr.format = feed.RecordsBase64
 	}
+	sr.filter.Records = sr.format != feed.NoRecords
 	switch q.Get("on_gap") {
 	case "", "event":
 	case "fail":

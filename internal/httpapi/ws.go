@@ -730,6 +730,7 @@ func (s *wsSession) subscribe(q *wsRequest) {
 	case q.VectorB64 != nil && *q.VectorB64:
 		sub.format = feed.RecordsBase64
 	}
+	sub.filter.Records = sub.format != feed.NoRecords
 	fs, err := hub.Subscribe(after, sub.filter)
 	var gap *feed.GapError
 	if err != nil && !errors.As(err, &gap) {

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hippo-db/hippo/internal/auth"
@@ -93,6 +94,9 @@ type API struct {
 	// heartbeats is the tick of idle event streams; its interval is also
 	// the WebSocket's ping interval.
 	heartbeats heartbeat
+	// ownStreams counts the event streams written by a goroutine of their
+	// own (HTTP/2, TLS), which pace their writes together (writePace).
+	ownStreams atomic.Int64
 	// closing is cancelled by Shutdown: streams end so the server can stop.
 	closing  context.Context
 	shutdown context.CancelFunc

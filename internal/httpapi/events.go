@@ -152,17 +152,20 @@ func (a *API) events(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer st.close()
+	a.ownStreams.Add(1)
+	defer a.ownStreams.Add(-1)
 	st.run(r.Context().Done(), a.closing.Done())
 }
 
 // eventStream is an open event stream.
 type eventStream struct {
-	api *API
-	req *streamRequest
-	hub *feed.Hub
-	sub *feed.Subscription // nil after a gap until subscribed again
-	gap *feed.GapError     // to tell the subscriber before anything else
-	out eventWriter        // unused on a direct stream
+	api   *API
+	req   *streamRequest
+	hub   *feed.Hub
+	sub   *feed.Subscription // nil after a gap until subscribed again
+	gap   *feed.GapError     // to tell the subscriber before anything else
+	out   eventWriter        // unused on a direct stream
+	pause *time.Timer        // for pacing; made at the first write
 	// direct is set if the direct writer writes the stream (a plain
 	// HTTP/1.1 connection), rather than run.
 	direct *directStream
@@ -236,10 +239,14 @@ func (st *eventStream) run(done, closing <-chan struct{}) {
 		case err != nil:
 			return // the feed failed or closed
 		case len(entries) > 0:
+			began := time.Now()
 			if err := st.out.writeEntries(entries); err != nil {
 				return // the subscriber is too slow or gone; it resumes by seq
 			}
 			sent = true
+			if !st.pace(time.Since(began), done, closing) {
+				return
+			}
 			continue
 		}
 		select {
@@ -257,6 +264,32 @@ func (st *eventStream) run(done, closing <-chan struct{}) {
 				return
 			}
 		}
+	}
+}
+
+// pace waits after a write that took `took`, so that the streams written by
+// goroutines of their own write about as often as the direct writer's
+// passes do: it counts the write once for every such stream, since each
+// writes once per round of the feed. Events that come meanwhile go out
+// together in the next write. False means the stream ends.
+func (st *eventStream) pace(took time.Duration, done, closing <-chan struct{}) bool {
+	n := int(st.api.ownStreams.Load())
+	wait := writePace(took*time.Duration(n), n) - took
+	if wait <= 0 {
+		return true
+	}
+	if st.pause == nil {
+		st.pause = time.NewTimer(wait)
+	} else {
+		st.pause.Reset(wait)
+	}
+	select {
+	case <-done:
+		return false
+	case <-closing:
+		return false
+	case <-st.pause.C:
+		return true
 	}
 }
 

@@ -220,14 +220,10 @@ func (d *directWriter) wake() {
 // run writes the streams' events as the feed reads them, and their
 // heartbeats, until the API shuts down.
 //
-// Passes that write are paced: one starts at least directPacing times as
-// long as the previous one took after it began, so that writing takes at
-// most 1/directPacing of the time; but passes are at most
-// maxDirectInterval apart (latency first: a long pass, over thousands of
-// streams or bulk records, leaves the writer busy longer), and at most
-// maxPacePerStream per stream written. With a few streams a pass takes microseconds and events go out at
-// once; with 100 it takes about a millisecond on a small machine, and their
-// events go out in batches some 20 ms apart.
+// Passes that write are paced (writePace). With a few streams a pass takes
+// microseconds and events go out at once; with 100 it takes about a
+// millisecond on a small machine, and their events go out in batches some
+// 20 ms apart.
 func (d *directWriter) run() {
 	defer close(d.done)
 	var bufs passBuffers
@@ -276,8 +272,7 @@ func (d *directWriter) run() {
 		d.mu.Unlock()
 		bufs.trim()
 		if wrote > 0 {
-			pace := min(directPacing*time.Since(began), time.Duration(wrote)*maxPacePerStream, maxDirectInterval)
-			next = began.Add(pace)
+			next = began.Add(writePace(time.Since(began), wrote))
 		}
 		if again {
 			continue
@@ -310,13 +305,23 @@ func (d *directWriter) heartbeats() <-chan struct{} {
 	return d.api.heartbeats.tick()
 }
 
+// writePace is how long after the start of writing `streams` streams,
+// which took `took`, the next writing may start: writePacing times as long,
+// so that writing takes at most 1/writePacing of the time; but at most
+// maxWriteInterval (latency first: a long pass, over thousands of streams
+// or bulk records, leaves the writer busy longer), and at most
+// maxPacePerStream per stream written.
+func writePace(took time.Duration, streams int) time.Duration {
+	return min(writePacing*took, time.Duration(streams)*maxPacePerStream, maxWriteInterval)
+}
+
 const (
-	directPacing      = 20
-	maxDirectInterval = 25 * time.Millisecond
-	// maxPacePerStream bounds the pause after a pass by the streams it
-	// wrote: a pass that took long because the writer was descheduled
+	writePacing      = 20
+	maxWriteInterval = 25 * time.Millisecond
+	// maxPacePerStream bounds the pause after writing by the streams
+	// written: a pass that took long because the writer was descheduled
 	// midway does not hold back the events of a few streams.
-	maxPacePerStream = maxDirectInterval / 100
+	maxPacePerStream = maxWriteInterval / 100
 )
 
 // endAll ends every stream: the server is shutting down. Each resumes from

@@ -243,3 +243,23 @@ func TestDirectStreamOnlyForHTTP11Get(t *testing.T) {
 		t.Fatalf("HTTP/1.0 stream: %d, transfer encoding %v", resp.StatusCode, resp.TransferEncoding)
 	}
 }
+
+// Writing is paced to 1/writePacing of the time, at most maxPacePerStream
+// a stream written and maxWriteInterval in all.
+func TestWritePace(t *testing.T) {
+	for _, c := range []struct {
+		took    time.Duration
+		streams int
+		want    time.Duration
+	}{
+		{10 * time.Microsecond, 1, 200 * time.Microsecond},
+		{time.Millisecond, 1, maxPacePerStream},
+		{time.Millisecond, 100, 20 * time.Millisecond},
+		{10 * time.Millisecond, 1000, maxWriteInterval},
+		{0, 5, 0},
+	} {
+		if got := writePace(c.took, c.streams); got != c.want {
+			t.Errorf("writePace(%v, %d) = %v, want %v", c.took, c.streams, got, c.want)
+		}
+	}
+}

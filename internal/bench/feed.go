@@ -273,14 +273,7 @@ func RunFeed(opt FeedOptions, progress io.Writer) (*FeedReport, error) {
 	defer os.RemoveAll(writeDir)
 	rep.WriteCost.Dir = writeDir
 	for range opt.Repeats {
-		srv, c, err := fresh(writeDir, serverCPUs...)
-		if err != nil {
-			return nil, err
-		}
-		wc, err := feedWriteCost(srv, c, opt, vectors)
-		c.Close()
-		srv.kill()
-		os.RemoveAll(srv.dir)
+		wc, err := feedWriteCost(func() (*server, *client.Client, error) { return fresh(writeDir, serverCPUs...) }, opt, vectors)
 		if err != nil {
 			return nil, err
 		}
@@ -300,7 +293,7 @@ func RunFeed(opt FeedOptions, progress io.Writer) (*FeedReport, error) {
 		}
 		rep.WriteCost.CPUsApart = wc.CPUsApart
 
-		srv, c, err = fresh(opt.Dir)
+		srv, c, err := fresh(opt.Dir)
 		if err != nil {
 			return nil, err
 		}
@@ -876,14 +869,16 @@ func feedFanout(srv *server, c *client.Client, opt FeedOptions, records, http1 b
 // feedWriteCost measures single-record upserts from opt.Writers writers, a
 // pass of opt.PassTime each: with each set of writePasses, and without
 // subscribers before and after each (the baseline of a pass is the mean of
-// the two beside it, which cancels a drift such as the store's compactions
-// catching up). The
-// subscribers read in a process of their own, and after each pass every one
-// must have received every event. With the CPUs apart (wc.CPUsApart), the
-// server and the writers share CPU 0 and the subscribers read on the others:
-// upserts per second fall by what the server does for its subscribers, as
-// on a server whose subscribers are on other machines, and not by what
-// reading costs them. srv must have been started on CPU 0 then.
+// the two beside it, which cancels a drift of the machine). Each pass has a
+// server of its own, from fresh() with an empty store, so that no pass
+// pays for the compactions of another's writes or writes into a larger
+// store. The subscribers read in a process of their own, and after each
+// pass every one must have received every event. With the CPUs apart
+// (wc.CPUsApart), the server and the writers share CPU 0 and the
+// subscribers read on the others: upserts per second fall by what the
+// server does for its subscribers, as on a server whose subscribers are on
+// other machines, and not by what reading costs them. fresh must start the
+// server on CPU 0 then.
 //
 // The server should keep its data in memory (FeedOptions.WriteDir): with
 // its data on a disk the server is not bound by its CPU but by the disk's
@@ -891,7 +886,7 @@ func feedFanout(srv *server, c *client.Client, opt FeedOptions, records, http1 b
 // from one pass to the next; what the feed costs in CPU then hardly shows,
 // and the noise decides the figure. In memory, every microsecond the feed
 // takes is one the writes lose: the worst case for the feed.
-func feedWriteCost(srv *server, c *client.Client, opt FeedOptions, vectors [][]float32) (wc FeedWriteCost, err error) {
+func feedWriteCost(fresh func() (*server, *client.Client, error), opt FeedOptions, vectors [][]float32) (wc FeedWriteCost, err error) {
 	ctx := context.Background()
 	wc = FeedWriteCost{Writers: opt.Writers, Subscribers: opt.FanoutSubs, CPUsApart: cpusApart(opt)}
 	var subCPUs []int
@@ -908,7 +903,7 @@ func feedWriteCost(srv *server, c *client.Client, opt FeedOptions, vectors [][]f
 			}
 		}()
 	}
-	pass := func(name string, subs *subscriberProcess) (WritePass, error) {
+	pass := func(name string, srv *server, c *client.Client, subs *subscriberProcess) (WritePass, error) {
 		time.Sleep(time.Second) // let the previous pass's work settle
 		var n atomic.Int64
 		var last atomic.Uint64
@@ -950,26 +945,45 @@ func feedWriteCost(srv *server, c *client.Client, opt FeedOptions, vectors [][]f
 		}
 		return p, nil
 	}
-	without, err := pass("without0", nil)
+	// onFresh runs a pass on a server of its own, with the subscribers of
+	// writePasses[set] if set >= 0.
+	onFresh := func(name string, set int) (p WritePass, err error) {
+		srv, c, err := fresh()
+		if err != nil {
+			return p, err
+		}
+		defer func() {
+			c.Close()
+			srv.kill()
+			os.RemoveAll(srv.dir)
+		}()
+		if set < 0 {
+			return pass(name, srv, c, nil)
+		}
+		wp := writePasses[set]
+		subs, err := startSubscribers(cmp.Or(opt.Tool, opt.Binary), SubscriberOptions{Socket: srv.socket,
+			N: cmp.Or(wp.subs, opt.FanoutSubs), PerConn: min(opt.StreamsPerConn, 25), HTTP1: wp.http1, Records: wp.records}, subCPUs)
+		if err != nil {
+			return p, err
+		}
+		p, err = pass(name, srv, c, subs)
+		if err2 := subs.close(); err == nil && err2 != nil {
+			err = subs.explain(err2)
+		}
+		return p, err
+	}
+	without, err := onFresh("without0", -1)
 	if err != nil {
 		return wc, err
 	}
 	baselines := []WritePass{without}
 	for i, wp := range writePasses {
 		n := cmp.Or(wp.subs, opt.FanoutSubs)
-		subs, err := startSubscribers(cmp.Or(opt.Tool, opt.Binary), SubscriberOptions{Socket: srv.socket, N: n,
-			PerConn: min(opt.StreamsPerConn, 25), HTTP1: wp.http1, Records: wp.records}, subCPUs)
+		p, err := onFresh(fmt.Sprintf("with%d-%v-%v", n, wp.records, wp.http1), i)
 		if err != nil {
 			return wc, err
 		}
-		p, err := pass(fmt.Sprintf("with%d-%v-%v", n, wp.records, wp.http1), subs)
-		if err2 := subs.close(); err == nil && err2 != nil {
-			err = subs.explain(err2)
-		}
-		if err != nil {
-			return wc, err
-		}
-		next, err := pass(fmt.Sprintf("without%d", i+1), nil)
+		next, err := onFresh(fmt.Sprintf("without%d", i+1), -1)
 		if err != nil {
 			return wc, err
 		}

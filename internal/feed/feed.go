@@ -217,8 +217,8 @@ func (h *Hub) Publish(seq uint64) {
 // PublishEvents is Publish for the events of one commit, in seq order, as
 // given to the store (with upserts' records). The hub delivers them as they
 // are, rather than reading them back from the log, if it is handed every
-// event from its last round on. It keeps them from the next commit's
-// changes: the caller must not change them after. It never blocks.
+// event from its last round on. It keeps the records: the caller must not
+// change them after. It never blocks.
 func (h *Hub) PublishEvents(events []store.Event) {
 	if len(events) == 0 {
 		return

@@ -1060,7 +1060,7 @@ func (r *FeedReport) WriteTables(w io.Writer) {
 		where = "the server and the writers share CPU 0, the subscribers (a process of their own) read on the other CPUs"
 	}
 	fmt.Fprintf(w, "\nWrite throughput, %d concurrent single-record writers, without and with %d subscribers; data in %s; %s. "+
-		"Each pass with subscribers lies between two without, whose mean is its baseline; the median pass by cost. "+
+		"Each pass runs on a fresh server with an empty store; each pass with subscribers lies between two without, whose mean is its baseline; the median pass by cost. "+
 		"Server cost: 1 − (server CPU per upsert without) / (… with); caught up: from the last write until every subscriber had every event\n\n",
 		wc.Writers, wc.Subscribers, filepath.Dir(wc.Dir), where)
 	fmt.Fprintf(w, "| subscribers | upserts/s | baseline | cost | server CPU per upsert | baseline | server cost | caught up |\n|---|---:|---:|---:|---:|---:|---:|---:|\n")

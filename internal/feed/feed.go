@@ -228,6 +228,7 @@ func (h *Hub) PublishEvents(events []store.Event) {
 	last := events[len(events)-1].Seq
 	switch {
 	case last <= h.mu.published:
+		// Already published by seq: nothing to add.
 	case h.subs.Load() == 0 || events[0].Seq != h.mu.published+1 || len(h.mu.handed)+len(events) > h.capacity:
 		// Nobody listens, or the round will read the log anyway; past
 		// the ring's capacity, the log is where they wait.

@@ -150,16 +150,20 @@ type FeedWriteCost struct {
 // writePasses are the write-cost passes with subscribers; 0 stands for
 // FeedOptions.FanoutSubs.
 var writePasses = [...]struct {
-	subs           int
-	records, http1 bool
-}{{1, true, false}, {1, true, true}, {0, false, false}, {0, true, false}, {0, false, true}, {0, true, true}}
+	subs                         int
+	records, http1, largeWindows bool
+}{{1, true, false, false}, {1, true, false, true}, {1, true, true, false}, {0, false, false, false}, {0, false, false, true},
+	{0, true, false, false}, {0, false, true, false}, {0, true, true, false}}
 
 // WritePass is one pass of the write-cost figure.
 type WritePass struct {
-	Subscribers int     // 0 for the baseline
-	Records     bool    // the subscribers receive the records
-	HTTP1       bool    // the subscribers are on HTTP/1.1, a connection each (else HTTP/2, 25 streams a connection)
-	PerSec      float64 // upserts per second
+	Subscribers int  // 0 for the baseline
+	Records     bool // the subscribers receive the records
+	HTTP1       bool // the subscribers are on HTTP/1.1, a connection each (else HTTP/2, 25 streams a connection)
+	// LargeWindows: the HTTP/2 subscribers flow-control as browsers do,
+	// not as the Go transport does (openLargeWindows).
+	LargeWindows bool
+	PerSec       float64 // upserts per second
 	// ServerCPU is the server's CPU time per upsert.
 	ServerCPU time.Duration
 	// CaughtUp is how long after the last write every subscriber had every
@@ -175,10 +179,15 @@ func (p WritePass) name() string {
 	switch {
 	case p.Subscribers == 0:
 		return "none"
-	case p.Records:
-		return fmt.Sprintf("%d, records included, %s", p.Subscribers, transportName(p.HTTP1))
 	}
-	return fmt.Sprintf("%d, events only, %s", p.Subscribers, transportName(p.HTTP1))
+	what, transport := "events only", transportName(p.HTTP1)
+	if p.Records {
+		what = "records included"
+	}
+	if p.LargeWindows {
+		transport += ", large windows"
+	}
+	return fmt.Sprintf("%d, %s, %s", p.Subscribers, what, transport)
 }
 
 // Cost is what the pass loses in upserts per second against its baseline.
@@ -505,19 +514,49 @@ func subscribe(socket string, n, perConn int, http1 bool, query string) (*subscr
 		}
 		go s.run(ctx, t, url)
 	}
+	if err := set.await(); err != nil {
+		return nil, err
+	}
+	return set, nil
+}
+
+// subscribeLargeWindows is subscribe over HTTP/2 connections whose streams
+// flow-control as browsers do (openLargeWindows).
+func subscribeLargeWindows(socket string, n, perConn int, query string) (*subscribers, error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	set := &subscribers{cancel: cancel}
+	for i := range n {
+		set.subs = append(set.subs, &subscriber{connected: make(chan struct{}), done: make(chan struct{}), measure: &set.measure})
+		if len(set.subs) == perConn || i == n-1 {
+			if err := openLargeWindows(ctx, socket, "/v1/events?"+query, set.subs[set.conns*perConn:]); err != nil {
+				set.close()
+				return nil, fmt.Errorf("subscribe: %w", err)
+			}
+			set.conns++
+		}
+	}
+	if err := set.await(); err != nil {
+		return nil, err
+	}
+	return set, nil
+}
+
+// await waits until every subscription has its answer; if one fails, it
+// closes them all.
+func (set *subscribers) await() error {
 	deadline := time.After(2 * time.Minute)
 	for _, s := range set.subs {
 		select {
 		case <-s.connected:
 		case <-s.done:
 			set.close()
-			return nil, fmt.Errorf("subscribe: %w", s.err)
+			return fmt.Errorf("subscribe: %w", s.err)
 		case <-deadline:
 			set.close()
-			return nil, errors.New("subscribe: not every subscription was answered within 2 minutes")
+			return errors.New("subscribe: not every subscription was answered within 2 minutes")
 		}
 	}
-	return set, nil
+	return nil
 }
 
 func (s *subscriber) run(ctx context.Context, t *http.Transport, url string) {
@@ -543,7 +582,12 @@ func (s *subscriber) run(ctx context.Context, t *http.Transport, url string) {
 		return
 	}
 	close(s.connected)
-	br := bufio.NewReaderSize(resp.Body, 8<<10)
+	s.err = s.read(resp.Body)
+}
+
+// read reads an SSE stream until it fails.
+func (s *subscriber) read(body io.Reader) error {
+	br := bufio.NewReaderSize(body, 8<<10)
 	var long []byte
 	var lastTimeText []byte
 	var lastTime time.Time
@@ -558,8 +602,7 @@ func (s *subscriber) run(ctx context.Context, t *http.Transport, url string) {
 			line = long
 		}
 		if err != nil {
-			s.err = err
-			return
+			return err
 		}
 		s.bytes.Add(int64(len(line)))
 		data, ok := bytes.CutPrefix(line, []byte("data: "))
@@ -962,7 +1005,7 @@ func feedWriteCost(fresh func() (*server, *client.Client, error), opt FeedOption
 		}
 		wp := writePasses[set]
 		subs, err := startSubscribers(cmp.Or(opt.Tool, opt.Binary), SubscriberOptions{Socket: srv.socket,
-			N: cmp.Or(wp.subs, opt.FanoutSubs), PerConn: min(opt.StreamsPerConn, 25), HTTP1: wp.http1, Records: wp.records}, subCPUs)
+			N: cmp.Or(wp.subs, opt.FanoutSubs), PerConn: min(opt.StreamsPerConn, 25), HTTP1: wp.http1, LargeWindows: wp.largeWindows, Records: wp.records}, subCPUs)
 		if err != nil {
 			return p, err
 		}
@@ -979,7 +1022,7 @@ func feedWriteCost(fresh func() (*server, *client.Client, error), opt FeedOption
 	baselines := []WritePass{without}
 	for i, wp := range writePasses {
 		n := cmp.Or(wp.subs, opt.FanoutSubs)
-		p, err := onFresh(fmt.Sprintf("with%d-%v-%v", n, wp.records, wp.http1), i)
+		p, err := onFresh(fmt.Sprintf("with%d-%v-%v-%v", n, wp.records, wp.http1, wp.largeWindows), i)
 		if err != nil {
 			return wc, err
 		}
@@ -988,7 +1031,7 @@ func feedWriteCost(fresh func() (*server, *client.Client, error), opt FeedOption
 			return wc, err
 		}
 		baselines = append(baselines, next)
-		p.Subscribers, p.Records, p.HTTP1 = n, wp.records, wp.http1
+		p.Subscribers, p.Records, p.HTTP1, p.LargeWindows = n, wp.records, wp.http1, wp.largeWindows
 		p.Without = meanPass(without, next)
 		wc.Passes[i+1] = p
 		without = next

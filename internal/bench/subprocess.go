@@ -19,7 +19,10 @@ type SubscriberOptions struct {
 	N       int    // subscriptions
 	PerConn int    // HTTP/2 streams per connection
 	HTTP1   bool   // a HTTP/1.1 connection each instead
-	Records bool   // receive the records, not only the events
+	// LargeWindows: HTTP/2 with a browser's flow control rather than the
+	// Go transport's (openLargeWindows).
+	LargeWindows bool
+	Records      bool // receive the records, not only the events
 }
 
 // ServeSubscribers opens the subscriptions, each from the feed's current end,
@@ -30,7 +33,13 @@ type SubscriberOptions struct {
 // subscribers`), so that the subscribers read on CPUs other than the
 // server's.
 func ServeSubscribers(opt SubscriberOptions, in io.Reader, out io.Writer) error {
-	set, err := subscribe(opt.Socket, opt.N, max(opt.PerConn, 1), opt.HTTP1, eventsQuery(opt.Records))
+	var set *subscribers
+	var err error
+	if opt.LargeWindows {
+		set, err = subscribeLargeWindows(opt.Socket, opt.N, max(opt.PerConn, 1), eventsQuery(opt.Records))
+	} else {
+		set, err = subscribe(opt.Socket, opt.N, max(opt.PerConn, 1), opt.HTTP1, eventsQuery(opt.Records))
+	}
 	if err != nil {
 		return err
 	}
@@ -88,6 +97,9 @@ func startSubscribers(tool string, opt SubscriberOptions, cpus []int) (*subscrib
 	args := []string{"bench", "subscribers", "--socket", opt.Socket, "--n", strconv.Itoa(opt.N), "--per-conn", strconv.Itoa(opt.PerConn)}
 	if opt.HTTP1 {
 		args = append(args, "--http1")
+	}
+	if opt.LargeWindows {
+		args = append(args, "--large-windows")
 	}
 	if opt.Records {
 		args = append(args, "--records")

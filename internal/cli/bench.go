@@ -76,7 +76,7 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 			"          (10,000 by default, HTTP/2 and HTTP/1.1), commit-to-delivery latency\n"+
 			"          at 1,000 writes/s, the highest event rate 100 subscribers sustain, and\n"+
 			"          write throughput without and with subscribers; random data, about 20 minutes\n"+
-			"  subscribers --socket PATH --n N [--per-conn N] [--http1] [--records]\n"+
+			"  subscribers --socket PATH --n N [--per-conn N] [--http1 | --large-windows] [--records]\n"+
 			"          not a benchmark: the feed benchmark's subscriber process, which opens\n"+
 			"          N event streams, says \"ready\", answers \"wait SEQ\" lines and ends with its input\n\n"+
 			"Flags:\n")
@@ -284,6 +284,7 @@ func benchSubscribers(args []string, stdin io.Reader, stdout, stderr io.Writer) 
 	fs.IntVar(&opt.N, "n", 1, "event streams to open")
 	fs.IntVar(&opt.PerConn, "per-conn", 25, "HTTP/2 streams per connection")
 	fs.BoolVar(&opt.HTTP1, "http1", false, "a HTTP/1.1 connection per stream instead of HTTP/2")
+	fs.BoolVar(&opt.LargeWindows, "large-windows", false, "HTTP/2 with a browser's flow control (16 MiB stream windows, updated when half is read) rather than the Go transport's (an update per 4 KiB read)")
 	fs.BoolVar(&opt.Records, "records", false, "receive the records, not only the events")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -291,8 +292,8 @@ func benchSubscribers(args []string, stdin io.Reader, stdout, stderr io.Writer) 
 		}
 		return 2
 	}
-	if opt.Socket == "" || opt.N < 1 || opt.PerConn < 1 || fs.NArg() > 0 {
-		fmt.Fprintln(stderr, "hippo bench subscribers: --socket PATH and --n N ≥ 1 are needed, and nothing else")
+	if opt.Socket == "" || opt.N < 1 || opt.PerConn < 1 || opt.HTTP1 && opt.LargeWindows || fs.NArg() > 0 {
+		fmt.Fprintln(stderr, "hippo bench subscribers: --socket PATH and --n N ≥ 1 are needed, at most one of --http1 and --large-windows, and nothing else")
 		return 2
 	}
 	if err := bench.ServeSubscribers(opt, stdin, stdout); err != nil {

@@ -24,8 +24,8 @@ const (
 	largeConnWindow   = 1 << 30
 )
 
-// largeWindowConn is an HTTP/2 connection whose streams are the event
-// subscriptions of subs, read by a goroutine of its own.
+// largeWindowConn is an HTTP/2 connection whose streams are event
+// subscriptions, read by a goroutine of its own.
 type largeWindowConn struct {
 	bw       *bufio.Writer
 	fr       *http2.Framer

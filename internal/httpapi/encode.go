@@ -20,7 +20,7 @@ func vectorsAsB64(r *http.Request) bool {
 
 // writeRecord sends one record as the JSON answer.
 func writeRecord(w http.ResponseWriter, rec *store.Record, b64 bool) {
-	body := wire.AppendRecord(make([]byte, 0, 256+12*len(rec.Vector)+len(rec.Text)+len(rec.Metadata)), rec, b64)
+	body := wire.AppendRecord(nil, rec, b64) // sized for the newline too
 	writeBody(w, http.StatusOK, append(body, '\n'))
 }
 

@@ -68,8 +68,11 @@ func TestAppendEvent(t *testing.T) {
 			got.Record.Metadata["k"] != "v" || got.Record.Seq != 7 {
 			t.Fatalf("b64 %v: %+v", b64, got)
 		}
-		if n := len(got.Record.Vector) + len(got.Record.VectorB64); b64 && len(got.Record.VectorB64) != base64.StdEncoding.EncodedLen(4*384) || !b64 && len(got.Record.Vector) != 384 {
-			t.Fatalf("b64 %v: vector of %d", b64, n)
+		if b64 && len(got.Record.VectorB64) != base64.StdEncoding.EncodedLen(4*384) {
+			t.Fatalf("vector_b64 of %d characters", len(got.Record.VectorB64))
+		}
+		if !b64 && len(got.Record.Vector) != 384 {
+			t.Fatalf("vector of %d elements", len(got.Record.Vector))
 		}
 	}
 }

@@ -343,12 +343,16 @@ func (a *API) readyz(w http.ResponseWriter, r *http.Request) {
 		a.writeError(w, r, err)
 		return
 	}
+	// The feed's last_seq is the last committed seq, which a stream without
+	// from starts after, not how far the feed has read: a client starting
+	// from it is sent nothing acknowledged before it asked.
+	last := a.engine.LastSeq()
 	writeJSON(w, http.StatusOK, map[string]any{
 		"status":      "ready",
-		"seq":         a.engine.LastSeq(),
+		"seq":         last,
 		"collections": len(a.engine.Collections()),
 		"store":       map[string]any{"kind": "pebble", "state": "open"},
-		"feed":        map[string]any{"oldest_seq": oldest, "last_seq": a.engine.Feed().Last()},
+		"feed":        map[string]any{"oldest_seq": oldest, "last_seq": last},
 	})
 }
 

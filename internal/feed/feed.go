@@ -458,6 +458,15 @@ func (h *Hub) Subscribe(after uint64, f Filter) (*Subscription, error) {
 // Position returns the seq up to which the subscription has read.
 func (s *Subscription) Position() uint64 { return s.pos }
 
+// Unread gives back the events from e on, which the subscription returned
+// last and its caller did not send: the next Poll returns them again
+// (from the ring, or from the log if the ring has moved on).
+func (s *Subscription) Unread(e *Entry) {
+	if seq := e.Seq(); seq <= s.pos {
+		s.pos = seq - 1
+	}
+}
+
 // Next blocks until events after the subscription's position are available
 // and returns up to max of them (at least one), or ctx's error. Events the
 // filter does not admit are skipped without being returned.

@@ -173,6 +173,41 @@ func TestSlowSubscriberCatchesUp(t *testing.T) {
 	}
 }
 
+// TestUnreadGivesEventsBack: events given back are returned again, in
+// order, whether the ring still holds them or they must be read from the
+// log.
+func TestUnreadGivesEventsBack(t *testing.T) {
+	l := newLog(t)
+	h := New(l.store, l.seq, 16)
+	defer h.Close()
+	s, _ := h.Subscribe(h.Last(), Filter{})
+	for i := range 10 {
+		h.Publish(l.upsert(l.coll, fmt.Sprint("r", i)))
+	}
+	got := next(t, s, 10)
+	for len(got) < 10 {
+		got = append(got, next(t, s, 10-len(got))...)
+	}
+	s.Unread(got[4])
+	if again := seqs(next(t, s, 100)); again != seqs(got[4:]) {
+		t.Fatalf("after giving back from seq %d: %s, want %s", got[4].Seq(), again, seqs(got[4:]))
+	}
+	// Give back events the ring has since let go of: they come from the log.
+	for i := range 100 {
+		h.Publish(l.upsert(l.coll, fmt.Sprint("s", i)))
+	}
+	s.Unread(got[2])
+	var again []*Entry
+	for len(again) < 108 {
+		again = append(again, next(t, s, 200)...)
+	}
+	for i, e := range again {
+		if e.Seq() != got[2].Seq()+uint64(i) {
+			t.Fatalf("entry %d after giving back from seq %d has seq %d", i, got[2].Seq(), e.Seq())
+		}
+	}
+}
+
 func TestGapIsExplicit(t *testing.T) {
 	l := newLog(t)
 	for i := range 10 {

@@ -19,8 +19,12 @@ import (
 )
 
 const (
-	// eventBatch is how many events a stream writes between flushes.
-	eventBatch = 256
+	// eventBatch is how many events a stream writes between flushes, and
+	// maxBatchBytes how many bytes of them: a batch of large records
+	// (texts of up to a MiB) is cut short, so that what a stream holds
+	// while its subscriber is slow stays small.
+	eventBatch    = 256
+	maxBatchBytes = 1 << 20
 	// streamWriteTimeout drops a subscriber that cannot take a batch for
 	// this long (up to deadlineSlack more); it resumes from its last seq
 	// when it reconnects.
@@ -233,6 +237,7 @@ func (st *eventStream) run(done, closing <-chan struct{}) {
 			return
 		}
 		entries, wait, err := st.sub.Poll(eventBatch)
+		entries = fitBatch(st.sub, entries, st.req.format)
 		switch {
 		case errors.As(err, &st.gap):
 			continue

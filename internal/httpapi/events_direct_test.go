@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strconv"
@@ -54,16 +55,16 @@ func openRawStreamAs(t *testing.T, path, query, accept string) (net.Conn, *http.
 	return c, resp
 }
 
-// TestDirectStreamSlowReader: a subscriber that stops reading while records
-// pour in fills its socket; what the socket would not take is written
-// later, and the subscriber then receives every event once, in order.
-func TestDirectStreamSlowReader(t *testing.T) {
+// directStreamServer serves an API on a Unix socket and returns its path
+// and a function that writes to it: PUT path, or POST for a batch of
+// records.
+func directStreamServer(t *testing.T) (string, func(path, body string)) {
 	a, _, _ := newAccessAPI(t, Options{}, auth.KeyringOptions{})
 	hc, path := serveUnix(t, a, "class=write", nil)
-	put := func(path, body string) {
+	return path, func(path, body string) {
 		t.Helper()
 		req, _ := http.NewRequest("PUT", "http://localhost"+path, strings.NewReader(body))
-		if path == "/v1/collections/c/records" {
+		if strings.HasSuffix(path, "/records") {
 			req.Method = "POST"
 		}
 		resp, err := hc.Do(req)
@@ -75,6 +76,67 @@ func TestDirectStreamSlowReader(t *testing.T) {
 			t.Fatalf("%s: %d", path, resp.StatusCode)
 		}
 	}
+}
+
+// TestDirectStreamBatchesAreBounded: large records are cut into batches of
+// about maxBatchBytes, each one chunk, so that a stream holds no more than
+// that while its subscriber is slow; every event still arrives, in order.
+func TestDirectStreamBatchesAreBounded(t *testing.T) {
+	path, put := directStreamServer(t)
+	put("/v1/collections/c", `{"dimension":2,"metric":"l2"}`)
+	const n, textBytes = 5, 600 << 10 // two such events exceed maxBatchBytes
+	put("/v1/collections/c/records", recordsBody(0, n, `"vector":[1,2],"text":"`+strings.Repeat("x", textBytes)+`"`))
+	c, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	fmt.Fprintf(c, "GET /v1/events?from=1&types=record.upserted HTTP/1.1\r\nHost: localhost\r\nAccept: application/x-ndjson\r\n\r\n")
+	r := bufio.NewReader(c)
+	for { // the answer's head
+		line, err := r.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		if line == "\r\n" {
+			break
+		}
+	}
+	var ids []string
+	for len(ids) < n {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		size, err := strconv.ParseUint(strings.TrimSpace(line), 16, 64)
+		if err != nil || size == 0 {
+			t.Fatalf("chunk head %q after %v", line, ids)
+		}
+		chunk := make([]byte, size+2)
+		if _, err := io.ReadFull(r, chunk); err != nil {
+			t.Fatal(err)
+		}
+		events := strings.Split(strings.TrimSuffix(string(chunk[:size]), "\n"), "\n")
+		if len(events) > 1 {
+			t.Fatalf("a chunk of %d bytes carries %d events of %d KiB", size, len(events), textBytes>>10)
+		}
+		var ev struct{ ID string }
+		if err := json.Unmarshal([]byte(events[0]), &ev); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, ev.ID)
+	}
+	if got := strings.Join(ids, ","); got != "r0000,r0001,r0002,r0003,r0004" {
+		t.Fatalf("events %s", got)
+	}
+}
+
+// TestDirectStreamSlowReader: a subscriber that stops reading while records
+// pour in fills its socket; what the socket would not take is written
+// later, and the subscriber then receives every event once, in order.
+func TestDirectStreamSlowReader(t *testing.T) {
+	path, put := directStreamServer(t)
 	put("/v1/collections/c", `{"dimension":512,"metric":"l2"}`)
 	_, resp := openRawStream(t, path, "from=0")
 	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {

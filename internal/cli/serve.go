@@ -55,6 +55,7 @@ type serveConfig struct {
 	keyMaxStreams     int
 	corsOrigins       string
 	feedCapacity      int
+	feedMemoryBytes   int64
 	retention         engine.Retention
 	cacheMiB          int64
 }
@@ -114,6 +115,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	}
 	fs.IntVar(&cfg.indexWorkers, "index-workers", 0, "goroutines that build the vector index; 0: one per CPU")
 	fs.IntVar(&cfg.feedCapacity, "feed-memory-events", 0, "recent change-feed events kept in memory for live subscribers; 0: 4096")
+	fs.Int64Var(&cfg.feedMemoryBytes, "feed-memory-bytes", 0, "bytes those events may hold (records, encodings); 0: 128 MiB")
 	if err := envFlag(fs.DurationVar, &cfg.retention.MaxAge, "feed-retain-age", "HIPPO_FEED_RETAIN_AGE", 0, time.ParseDuration,
 		"trim change-feed events older than this; 0 keeps them (env HIPPO_FEED_RETAIN_AGE)"); err != nil {
 		fmt.Fprintf(stderr, "hippo serve: %v\n", err)
@@ -212,6 +214,7 @@ func run(cfg serveConfig, log *slog.Logger) error {
 		IndexWorkers:     cfg.indexWorkers,
 		SnapshotInterval: cfg.snapshotInterval,
 		FeedCapacity:     cfg.feedCapacity,
+		FeedMemoryBytes:  cfg.feedMemoryBytes,
 		Retention:        cfg.retention,
 		CacheBytes:       cfg.cacheMiB << 20,
 	})

@@ -34,6 +34,9 @@ type Options struct {
 	// FeedCapacity is how many recent events the change feed keeps in
 	// memory for live subscribers; 0 means feed.DefaultCapacity.
 	FeedCapacity int
+	// FeedMemoryBytes bounds what those events hold (records and their
+	// encodings); 0 means feed.DefaultMaxBytes.
+	FeedMemoryBytes int64
 	// Retention bounds the change log; the zero value keeps everything.
 	Retention Retention
 	// CacheBytes bounds the store's block cache; 0 means
@@ -110,7 +113,7 @@ func Open(opts Options) (*Engine, error) {
 		c.startIndexer(opts.IndexWorkers)
 		c.notifyIndexer()
 	}
-	e.hub = feed.New(st, e.seq, opts.FeedCapacity)
+	e.hub = feed.New(st, e.seq, opts.FeedCapacity, opts.FeedMemoryBytes)
 	go e.commitLoop()
 	go e.snapshotLoop()
 	go e.retentionLoop()

@@ -50,7 +50,10 @@ const (
 // Entry is one event, shared by every subscriber that receives it.
 type Entry struct {
 	Event *store.Event
-	src   Source
+	hub   *Hub
+	// held is what the entry holds, in bytes, counted in hub.held while it
+	// is in the ring or the history; -1 while it is in neither.
+	held atomic.Int64
 	// The record an upsert wrote, looked up at the first encoding that
 	// needs it, so events nobody asks records for cost no read.
 	recordOnce sync.Once
@@ -73,6 +76,7 @@ func (e *Entry) JSON(f Format) []byte {
 			rec = e.lookupRecord()
 		}
 		enc.json = wire.AppendEvent(nil, e.Event, rec, f == RecordsBase64)
+		e.charge(len(enc.json))
 	})
 	return enc.json
 }
@@ -91,14 +95,66 @@ func (e *Entry) lookupRecord() *store.Record {
 			e.record = e.Event.Record
 			return
 		}
-		if r, err := e.src.Get(e.Event.Collection.ID, e.Event.RecordID); err == nil && r.Seq == e.Event.Seq {
+		if r, err := e.hub.src.Get(e.Event.Collection.ID, e.Event.RecordID); err == nil && r.Seq == e.Event.Seq {
 			e.record = r
+			e.charge(recordBytes(r))
 		}
 	})
 	return e.record
 }
 
-func newEntry(src Source, ev *store.Event) *Entry { return &Entry{Event: ev, src: src} }
+func newEntry(h *Hub, ev *store.Event) *Entry {
+	e := &Entry{Event: ev, hub: h}
+	e.held.Store(-1)
+	return e
+}
+
+// entryBytes is what an entry costs before its record and encodings.
+const entryBytes = 256
+
+// recordBytes is about what a record holds in memory.
+func recordBytes(r *store.Record) int {
+	return len(r.ID) + 4*len(r.Vector) + len(r.Text) + len(r.Metadata) + 64
+}
+
+// attach counts the entry in hub.held as it enters the ring or the
+// history. It holds h.mu.
+func (e *Entry) attach() {
+	n := int64(entryBytes)
+	if e.Event.Record != nil {
+		n += int64(recordBytes(e.Event.Record))
+	}
+	e.held.Store(n)
+	e.hub.held.Add(n)
+}
+
+// release stops counting the entry as it leaves the ring or the history.
+// Subscribers that hold it may still use it.
+func (e *Entry) release() {
+	if n := e.held.Swap(-1); n > 0 {
+		e.hub.held.Add(-n)
+	}
+}
+
+// charge counts n more bytes the entry holds (a record looked up, an
+// encoding), if it is in the ring or the history, and makes room if that
+// takes the hub past its bound. It must not be called with h.mu held.
+func (e *Entry) charge(n int) {
+	for {
+		held := e.held.Load()
+		if held < 0 {
+			return
+		}
+		if e.held.CompareAndSwap(held, held+int64(n)) {
+			break
+		}
+	}
+	if e.hub.held.Add(int64(n)) > e.hub.maxBytes {
+		e.hub.mu.Lock()
+		e.hub.shedLocked()
+		e.hub.mu.Unlock()
+	}
+}
 
 // Filter selects events by collection and type; an empty set admits all.
 type Filter struct {
@@ -126,6 +182,8 @@ func (f *Filter) admits(ev *store.Event) bool {
 type Hub struct {
 	src      Source
 	capacity int
+	maxBytes int64         // bound on held
+	held     atomic.Int64  // bytes the ring's and the history's entries hold
 	subs     atomic.Int64  // open subscriptions
 	withRecs atomic.Int64  // open subscriptions whose Filter.Records is set
 	wake     chan struct{} // buffered(1): Publish was called
@@ -160,7 +218,7 @@ type Hub struct {
 
 const (
 	// historySize bounds the entries kept for catching-up subscribers:
-	// four batches, at most a few MiB even of large records.
+	// four batches (and what they hold counts against the hub's bound).
 	historySize = 4 * historyBatch
 	// historyBatch is how many events one read from the log for
 	// catching-up subscribers takes.
@@ -185,13 +243,24 @@ const (
 // DefaultCapacity is the ring size used when New is given 0.
 const DefaultCapacity = 4096
 
+// DefaultMaxBytes bounds the bytes the ring's and the history's entries
+// hold (records, encodings) when New is given 0: 4,096 events of
+// 1,536-dimension records, or 64 of the largest (a MiB of text each).
+const DefaultMaxBytes = 128 << 20
+
 // New starts a hub whose log has been committed up to last. capacity bounds
-// the events kept in memory (0 means DefaultCapacity).
-func New(src Source, last uint64, capacity int) *Hub {
+// the events kept in memory (0 means DefaultCapacity), and maxBytes what
+// they hold (0 means DefaultMaxBytes): past it the oldest are let go, and
+// subscribers behind them read them from the log.
+func New(src Source, last uint64, capacity int, maxBytes int64) *Hub {
 	if capacity <= 0 {
 		capacity = DefaultCapacity
 	}
-	h := &Hub{src: src, capacity: capacity, wake: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{})}
+	if maxBytes <= 0 {
+		maxBytes = DefaultMaxBytes
+	}
+	h := &Hub{src: src, capacity: capacity, maxBytes: maxBytes,
+		wake: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{})}
 	h.mu.ring = make([]*Entry, capacity)
 	h.mu.last = last
 	h.mu.published = last
@@ -240,7 +309,7 @@ func (h *Hub) PublishEvents(events []store.Event) {
 			if !withRecords {
 				ev.Record = nil // not kept in the ring for no one
 			}
-			h.mu.handed = append(h.mu.handed, newEntry(h.src, &ev))
+			h.mu.handed = append(h.mu.handed, newEntry(h, &ev))
 		}
 		h.mu.published = last
 	}
@@ -322,7 +391,34 @@ func (h *Hub) run() {
 func (h *Hub) emptyRingLocked() {
 	if h.mu.first != 0 {
 		h.mu.first = 0
-		clear(h.mu.ring)
+		for i, e := range h.mu.ring {
+			if e != nil {
+				e.release()
+				h.mu.ring[i] = nil
+			}
+		}
+	}
+}
+
+// shedLocked lets go of entries while they hold more than the hub's bound:
+// first the history (subscribers catching up read it again from the log),
+// then the ring's oldest, but never its newest (subscribers behind them
+// catch up from the log).
+func (h *Hub) shedLocked() {
+	if h.held.Load() <= h.maxBytes {
+		return
+	}
+	for i, e := range h.mu.history {
+		if e != nil {
+			e.release()
+			h.mu.history[i] = nil
+		}
+	}
+	for h.held.Load() > h.maxBytes && h.mu.first != 0 && h.mu.first < h.mu.last {
+		slot := h.mu.first % uint64(h.capacity)
+		h.mu.ring[slot].release()
+		h.mu.ring[slot] = nil
+		h.mu.first++
 	}
 }
 
@@ -376,7 +472,7 @@ func (h *Hub) readPublished() error {
 			h.mu.Unlock()
 		}
 		want = ev.Seq + 1
-		batch = append(batch, newEntry(h.src, ev))
+		batch = append(batch, newEntry(h, ev))
 		if len(batch) == publishBatch {
 			h.addToRing(batch)
 			batch = batch[:0]
@@ -401,9 +497,15 @@ func (h *Hub) addToRing(batch []*Entry) {
 				h.mu.first++
 			}
 		}
-		h.mu.ring[e.Seq()%uint64(h.capacity)] = e
+		slot := e.Seq() % uint64(h.capacity)
+		if old := h.mu.ring[slot]; old != nil {
+			old.release()
+		}
+		e.attach()
+		h.mu.ring[slot] = e
 		h.mu.last = e.Seq()
 	}
+	h.shedLocked()
 	close(h.mu.changed)
 	h.mu.changed = make(chan struct{})
 	h.mu.Unlock()
@@ -642,15 +744,21 @@ func (h *Hub) loadHistory(from, last uint64) ([]*Entry, error) {
 		if ev.Seq > last {
 			break
 		}
-		batch = append(batch, newEntry(h.src, ev))
+		batch = append(batch, newEntry(h, ev))
 		if len(batch) == historyBatch {
 			break
 		}
 	}
 	h.mu.Lock()
 	for _, e := range batch {
-		h.mu.history[e.Seq()%historySize] = e
+		slot := e.Seq() % historySize
+		if old := h.mu.history[slot]; old != nil {
+			old.release()
+		}
+		e.attach()
+		h.mu.history[slot] = e
 	}
+	h.shedLocked()
 	h.mu.Unlock()
 	return batch, nil
 }

@@ -80,7 +80,7 @@ func seqs(es []*Entry) string {
 func TestLiveAndHistoryInOrder(t *testing.T) {
 	l := newLog(t)
 	l.upsert(l.coll, "x") // seq 2
-	h := New(l.store, l.seq, 8)
+	h := New(l.store, l.seq, 8, 0)
 	defer h.Close()
 	live, _ := h.Subscribe(h.Last(), Filter{})
 	history, _ := h.Subscribe(0, Filter{})
@@ -115,7 +115,7 @@ func TestLiveAndHistoryInOrder(t *testing.T) {
 func TestFilterAndSupersededRecords(t *testing.T) {
 	l := newLog(t)
 	other := store.Collection{ID: 2, Name: "b", Dimension: 1, Metric: "l2", CreatedAt: t0}
-	h := New(l.store, l.seq, 4)
+	h := New(l.store, l.seq, 4, 0)
 	defer h.Close()
 	sub, _ := h.Subscribe(h.Last(), Filter{Collections: map[string]bool{"b": true}, Types: map[string]bool{"record.upserted": true}})
 	l.commit(store.Event{Op: store.OpCollectionCreated, Collection: other}) // 2
@@ -141,7 +141,7 @@ func TestFilterAndSupersededRecords(t *testing.T) {
 // log without loss, and the hub's memory stays at the ring's capacity.
 func TestSlowSubscriberCatchesUp(t *testing.T) {
 	l := newLog(t)
-	h := New(l.store, l.seq, 16)
+	h := New(l.store, l.seq, 16, 0)
 	defer h.Close()
 	slow, _ := h.Subscribe(h.Last(), Filter{})
 	for i := range 1000 {
@@ -178,7 +178,7 @@ func TestSlowSubscriberCatchesUp(t *testing.T) {
 // log.
 func TestUnreadGivesEventsBack(t *testing.T) {
 	l := newLog(t)
-	h := New(l.store, l.seq, 16)
+	h := New(l.store, l.seq, 16, 0)
 	defer h.Close()
 	s, _ := h.Subscribe(h.Last(), Filter{})
 	for i := range 10 {
@@ -216,7 +216,7 @@ func TestGapIsExplicit(t *testing.T) {
 	if err := l.store.TrimEvents(6); err != nil {
 		t.Fatal(err)
 	}
-	h := New(l.store, l.seq, 4)
+	h := New(l.store, l.seq, 4, 0)
 	defer h.Close()
 	_, err := h.Subscribe(2, Filter{})
 	var gap *GapError
@@ -267,7 +267,7 @@ func TestGapIsExplicit(t *testing.T) {
 // once each.
 func TestCatchUpIsShared(t *testing.T) {
 	l := newLog(t)
-	h := New(l.store, l.seq, 16)
+	h := New(l.store, l.seq, 16, 0)
 	defer h.Close()
 	a, _ := h.Subscribe(h.Last(), Filter{})
 	b, _ := h.Subscribe(h.Last(), Filter{})
@@ -299,7 +299,7 @@ func TestManyCatchUpsAtOnce(t *testing.T) {
 	for i := range 3 * historySize {
 		l.upsert(l.coll, fmt.Sprint("r", i))
 	}
-	h := New(l.store, l.seq, 16)
+	h := New(l.store, l.seq, 16, 0)
 	defer h.Close()
 	var wg sync.WaitGroup
 	for i := range 8 {
@@ -375,7 +375,7 @@ func TestRoundsGatherBursts(t *testing.T) {
 	}
 	synctest.Test(t, func(t *testing.T) {
 		src := &fakeLog{}
-		h := New(src, 0, 16)
+		h := New(src, 0, 16, 0)
 		defer h.Close()
 		var others []*Subscription
 		for range 99 {
@@ -422,7 +422,7 @@ func TestRoundsGatherBursts(t *testing.T) {
 // told of the gap, and one after them gets the events.
 func TestHubReadsPastTrimmedEvents(t *testing.T) {
 	l := newLog(t)
-	h := New(l.store, l.seq, 8)
+	h := New(l.store, l.seq, 8, 0)
 	defer h.Close()
 	sub, _ := h.Subscribe(h.Last(), Filter{})
 	for i := range 4 {
@@ -469,7 +469,7 @@ func TestPollStepBoundsAScan(t *testing.T) {
 		l.upsert(l.coll, fmt.Sprint("r", i))
 	}
 	wanted := l.upsert(other, "x")
-	h := New(l.store, l.seq, 16)
+	h := New(l.store, l.seq, 16, 0)
 	defer h.Close()
 	s, err := h.Subscribe(0, Filter{Collections: map[string]bool{"b": true}})
 	if err != nil {
@@ -522,7 +522,7 @@ func (c *countingSource) Get(collectionID uint64, id string) (*store.Record, err
 func TestHandedEventsSkipTheLog(t *testing.T) {
 	l := newLog(t)
 	src := &countingSource{Source: l.store}
-	h := New(src, l.seq, 8)
+	h := New(src, l.seq, 8, 0)
 	defer h.Close()
 	sub, _ := h.Subscribe(h.Last(), Filter{Records: true})
 	upsert := func(id string, v float32) store.Event {
@@ -569,7 +569,7 @@ func TestHandedEventsSkipTheLog(t *testing.T) {
 func TestHandedEventsKeepRecordsOnlyForThoseWhoWantThem(t *testing.T) {
 	l := newLog(t)
 	src := &countingSource{Source: l.store}
-	h := New(src, l.seq, 8)
+	h := New(src, l.seq, 8, 0)
 	defer h.Close()
 	sub, _ := h.Subscribe(h.Last(), Filter{})
 	evs := []store.Event{{Op: store.OpRecordUpserted, Collection: l.coll, RecordID: "x",
@@ -591,7 +591,7 @@ func TestHandedEventsKeepRecordsOnlyForThoseWhoWantThem(t *testing.T) {
 func TestHandedEventsAreBounded(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		src := &fakeLog{}
-		h := New(src, 0, 8)
+		h := New(src, 0, 8, 0)
 		defer h.Close()
 		sub, _ := h.Subscribe(0, Filter{})
 		hand := func() {
@@ -635,4 +635,67 @@ func TestHandedEventsAreBounded(t *testing.T) {
 			t.Fatalf("around a commit not handed: %s", seqs(got))
 		}
 	})
+}
+
+// heldInEntries sums what the ring's and the history's entries say they
+// hold, which must be what the hub counts.
+func heldInEntries(h *Hub) int64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var n int64
+	for _, es := range [][]*Entry{h.mu.ring, h.mu.history} {
+		for _, e := range es {
+			if e != nil {
+				n += e.held.Load()
+			}
+		}
+	}
+	return n
+}
+
+// TestMemoryIsBoundedByBytes: large records make the hub let go of its
+// oldest entries to stay within its bound in bytes, not only in events;
+// subscribers behind them read them from the log, and lose nothing.
+func TestMemoryIsBoundedByBytes(t *testing.T) {
+	l := newLog(t)
+	const maxBytes, textBytes, n = 1 << 20, 200 << 10, 30
+	h := New(l.store, l.seq, 64, maxBytes)
+	defer h.Close()
+	live, _ := h.Subscribe(h.Last(), Filter{Records: true})
+	late, _ := h.Subscribe(h.Last(), Filter{Records: true}) // reads after all are written
+	text := strings.Repeat("x", textBytes)
+	var got []*Entry
+	for i := range n {
+		ev := []store.Event{{Op: store.OpRecordUpserted, Collection: l.coll, RecordID: fmt.Sprint("r", i),
+			Record: &store.Record{ID: fmt.Sprint("r", i), Vector: []float32{float32(i)}, Text: text, CreatedAt: t0, UpdatedAt: t0}}}
+		l.commit(ev...)
+		h.PublishEvents(ev)
+		for len(got) < i+1 {
+			got = append(got, next(t, live, 10)...)
+		}
+	}
+	var behind []*Entry
+	for len(behind) < n {
+		behind = append(behind, next(t, late, 4)...)
+	}
+	for _, es := range [][]*Entry{got, behind} {
+		for i, e := range es {
+			js := string(e.JSON(RecordsJSON))
+			if e.Seq() != uint64(i)+2 || !strings.Contains(js, fmt.Sprintf(`"id":"r%d","vector":[%d]`, i, i)) || len(js) < textBytes {
+				t.Fatalf("entry %d: seq %d, %.80s…", i, e.Seq(), js)
+			}
+			if held := h.held.Load(); held > maxBytes {
+				t.Fatalf("the hub holds %d bytes, bound %d", held, maxBytes)
+			}
+		}
+	}
+	if held, counted := heldInEntries(h), h.held.Load(); held != counted {
+		t.Fatalf("entries hold %d bytes, the hub counts %d", held, counted)
+	}
+	h.mu.Lock()
+	kept := h.mu.last - h.mu.first + 1
+	h.mu.Unlock()
+	if kept >= n {
+		t.Fatalf("the ring kept all %d entries", kept)
+	}
 }

@@ -83,6 +83,10 @@ type Options struct {
 	// AccessLog logs every request at info level; without it they are
 	// logged at debug level.
 	AccessLog bool
+	// StreamWriteTimeout is how long an event stream or a WebSocket may
+	// take to accept one write before it is dropped (a stream resumes from
+	// its last seq); 0 means a minute.
+	StreamWriteTimeout time.Duration
 }
 
 // API is the HTTP handler of Hippo's API. It is safe for concurrent use.
@@ -94,6 +98,8 @@ type API struct {
 	// heartbeats is the tick of idle event streams; its interval is also
 	// the WebSocket's ping interval.
 	heartbeats heartbeat
+	// writeTimeout is Options.StreamWriteTimeout.
+	writeTimeout time.Duration
 	// ownStreams counts the event streams written by a goroutine of their
 	// own (HTTP/2, TLS), which pace their writes together (writePace).
 	ownStreams atomic.Int64
@@ -116,6 +122,7 @@ func New(e *engine.Engine, opts Options) *API {
 		a.log = slog.New(slog.DiscardHandler)
 	}
 	a.heartbeats.init(cmp.Or(max(opts.Heartbeat, 0), defaultHeartbeat))
+	a.writeTimeout = cmp.Or(max(opts.StreamWriteTimeout, 0), defaultStreamWriteTimeout)
 	a.closing, a.shutdown = context.WithCancel(context.Background())
 	a.routes = []Route{
 		{"GET", "/healthz", ClassRead, a.healthz},

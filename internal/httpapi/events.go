@@ -25,11 +25,10 @@ const (
 	// while its subscriber is slow stays small.
 	eventBatch    = 256
 	maxBatchBytes = 1 << 20
-	// streamWriteTimeout drops a subscriber that cannot take a batch for
-	// this long (up to deadlineSlack more); it resumes from its last seq
-	// when it reconnects.
-	streamWriteTimeout = time.Minute
-	deadlineSlack      = 10 * time.Second
+	// defaultStreamWriteTimeout drops a subscriber that cannot take a
+	// batch for this long (Options.StreamWriteTimeout); it resumes from its
+	// last seq when it reconnects.
+	defaultStreamWriteTimeout = time.Minute
 	// defaultHeartbeat keeps idle streams alive through proxies: a stream
 	// that sent nothing since the previous tick gets a heartbeat.
 	defaultHeartbeat = 15 * time.Second
@@ -212,7 +211,7 @@ func (a *API) openStream(w http.ResponseWriter, r *http.Request) *eventStream {
 		return st
 	}
 	w.WriteHeader(http.StatusOK)
-	st.out = eventWriter{rc: http.NewResponseController(w), w: w, sse: sr.sse, format: sr.format}
+	st.out = eventWriter{rc: http.NewResponseController(w), w: w, sse: sr.sse, format: sr.format, timeout: a.writeTimeout}
 	st.out.w.Write(st.appendPrelude(st.out.scratch[:0]))
 	if err := st.out.flush(); err != nil {
 		st.close()
@@ -364,8 +363,9 @@ type eventWriter struct {
 	w        http.ResponseWriter
 	sse      bool
 	format   feed.Format
-	deadline time.Time // the write deadline last set
-	scratch  [64]byte  // an SSE event's lines before its data
+	timeout  time.Duration // the API's writeTimeout
+	deadline time.Time     // the write deadline last set
+	scratch  [64]byte      // an SSE event's lines before its data
 }
 
 // writeEntries writes a batch and flushes it.
@@ -405,13 +405,12 @@ func (o *eventWriter) writeEntries(entries []*feed.Entry) error {
 }
 
 // flush sends what is buffered. The write deadline is moved only when less
-// than streamWriteTimeout is left of it, to between that and
-// streamWriteTimeout + deadlineSlack from now: on HTTP/2 each move is a
-// message to the connection's goroutine and a new timer, which once per
-// flush cost more than the write.
+// than the write timeout is left of it, to a sixth more than that from now:
+// on HTTP/2 each move is a message to the connection's goroutine and a new
+// timer, which once per flush cost more than the write.
 func (o *eventWriter) flush() error {
-	if now := time.Now(); o.deadline.Sub(now) < streamWriteTimeout {
-		o.deadline = now.Add(streamWriteTimeout + deadlineSlack)
+	if now := time.Now(); o.deadline.Sub(now) < o.timeout {
+		o.deadline = now.Add(o.timeout + o.timeout/6)
 		o.rc.SetWriteDeadline(o.deadline)
 	}
 	return o.rc.Flush()

@@ -99,7 +99,7 @@ func (a *API) hijack(w http.ResponseWriter, r *http.Request, st *eventStream) (d
 	} else {
 		b = b[:start] // a chunk of no data would end the answer
 	}
-	conn.SetWriteDeadline(time.Now().Add(streamWriteTimeout))
+	conn.SetWriteDeadline(time.Now().Add(st.api.writeTimeout))
 	if _, err := conn.Write(b); err != nil {
 		conn.Close()
 		return nil, false
@@ -500,7 +500,7 @@ func (ds *directStream) finish(b []byte) {
 
 // drain writes rest, blocking, and hands the stream back to the writer.
 func (ds *directStream) drain(rest []byte) {
-	ds.conn.SetWriteDeadline(time.Now().Add(streamWriteTimeout))
+	ds.conn.SetWriteDeadline(time.Now().Add(ds.st.api.writeTimeout))
 	_, err := ds.conn.Write(rest)
 	if err != nil || ds.last.Load() {
 		ds.end() // too slow or gone (it resumes by seq), or the end

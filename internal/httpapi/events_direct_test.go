@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -55,13 +56,13 @@ func openRawStreamAs(t *testing.T, path, query, accept string) (net.Conn, *http.
 	return c, resp
 }
 
-// directStreamServer serves an API on a Unix socket and returns its path
-// and a function that writes to it: PUT path, or POST for a batch of
-// records.
-func directStreamServer(t *testing.T) (string, func(path, body string)) {
-	a, _, _ := newAccessAPI(t, Options{}, auth.KeyringOptions{})
-	hc, path := serveUnix(t, a, "class=write", nil)
-	return path, func(path, body string) {
+// directStreamServer serves an API with opts on a Unix socket (configure,
+// if not nil, sets up its http.Server) and returns its client, its path and
+// a function that writes to it: PUT path, or POST for a batch of records.
+func directStreamServer(t *testing.T, opts Options, configure func(*http.Server)) (*http.Client, string, func(path, body string)) {
+	a, _, _ := newAccessAPI(t, opts, auth.KeyringOptions{})
+	hc, path := serveUnix(t, a, "class=write", configure)
+	return hc, path, func(path, body string) {
 		t.Helper()
 		req, _ := http.NewRequest("PUT", "http://localhost"+path, strings.NewReader(body))
 		if strings.HasSuffix(path, "/records") {
@@ -82,7 +83,7 @@ func directStreamServer(t *testing.T) (string, func(path, body string)) {
 // about maxBatchBytes, each one chunk, so that a stream holds no more than
 // that while its subscriber is slow; every event still arrives, in order.
 func TestDirectStreamBatchesAreBounded(t *testing.T) {
-	path, put := directStreamServer(t)
+	_, path, put := directStreamServer(t, Options{}, nil)
 	put("/v1/collections/c", `{"dimension":2,"metric":"l2"}`)
 	const n, textBytes = 5, 600 << 10 // two such events exceed maxBatchBytes
 	put("/v1/collections/c/records", recordsBody(0, n, `"vector":[1,2],"text":"`+strings.Repeat("x", textBytes)+`"`))
@@ -136,7 +137,7 @@ func TestDirectStreamBatchesAreBounded(t *testing.T) {
 // pour in fills its socket; what the socket would not take is written
 // later, and the subscriber then receives every event once, in order.
 func TestDirectStreamSlowReader(t *testing.T) {
-	path, put := directStreamServer(t)
+	_, path, put := directStreamServer(t, Options{}, nil)
 	put("/v1/collections/c", `{"dimension":512,"metric":"l2"}`)
 	_, resp := openRawStream(t, path, "from=0")
 	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
@@ -323,5 +324,102 @@ func TestWritePace(t *testing.T) {
 		if got := writePace(c.took, c.streams); got != c.want {
 			t.Errorf("writePace(%v, %d) = %v, want %v", c.took, c.streams, got, c.want)
 		}
+	}
+}
+
+// TestStalledStreamIsDroppedAndResumes: a subscriber that takes nothing for
+// the stream write timeout while events pour in is disconnected, over
+// HTTP/1.1 (the direct writer) and over HTTP/2 (a goroutine per stream);
+// reconnecting with the last seq it read, it receives every other event
+// once, in order.
+func TestStalledStreamIsDroppedAndResumes(t *testing.T) {
+	for _, h2 := range []bool{false, true} {
+		t.Run(fmt.Sprintf("http2=%v", h2), func(t *testing.T) {
+			hc, path, put := directStreamServer(t, Options{StreamWriteTimeout: 200 * time.Millisecond}, func(s *http.Server) {
+				s.Protocols = new(http.Protocols)
+				s.Protocols.SetHTTP1(true)
+				s.Protocols.SetUnencryptedHTTP2(true)
+			})
+			sc := hc
+			if h2 {
+				tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+					return (&net.Dialer{}).DialContext(ctx, "unix", path)
+				}}
+				tr.Protocols = new(http.Protocols)
+				tr.Protocols.SetUnencryptedHTTP2(true)
+				t.Cleanup(tr.CloseIdleConnections)
+				sc = &http.Client{Transport: tr}
+			}
+			open := func(lastID string) *bufio.Reader {
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				t.Cleanup(cancel)
+				req, _ := http.NewRequestWithContext(ctx, "GET", "http://localhost/v1/events", nil)
+				req.Header.Set("Accept", "text/event-stream")
+				req.Header.Set("Last-Event-ID", lastID)
+				resp, err := sc.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { resp.Body.Close() })
+				if resp.StatusCode != 200 || resp.ProtoMajor != map[bool]int{false: 1, true: 2}[h2] {
+					t.Fatalf("answer %d over %s", resp.StatusCode, resp.Proto)
+				}
+				return bufio.NewReader(resp.Body)
+			}
+			// readSeqs reads the seqs of record events (an id line, then an
+			// event line; positions have none) until the stream ends or
+			// seq last.
+			readSeqs := func(r *bufio.Reader, last uint64) (seqs []uint64, err error) {
+				var id uint64
+				for {
+					line, err := r.ReadString('\n')
+					if err != nil {
+						return seqs, err
+					}
+					if v, ok := strings.CutPrefix(strings.TrimSuffix(line, "\n"), "id: "); ok {
+						id, _ = strconv.ParseUint(v, 10, 64)
+					}
+					if strings.HasPrefix(line, "event: record.") {
+						if seqs = append(seqs, id); id == last {
+							return seqs, nil
+						}
+					}
+				}
+			}
+			put("/v1/collections/c", `{"dimension":512,"metric":"l2"}`)
+			stalled := open("1")
+			// 2,000 records, 10 MB of events: more than the socket and an
+			// HTTP/2 client's window take while the subscriber reads
+			// nothing.
+			vec := strings.TrimSuffix(strings.Repeat("0.123456,", 512), ",")
+			const batches, perBatch = 40, 50
+			for b := range batches {
+				put("/v1/collections/c/records", recordsBody(b*perBatch, perBatch, `"vector":[`+vec+`]`))
+			}
+			last := uint64(1 + batches*perBatch)
+			time.Sleep(time.Second) // five times the write timeout
+			got, err := readSeqs(stalled, last)
+			if err == nil {
+				t.Fatalf("the stalled stream was not dropped: it delivered all %d events", len(got))
+			}
+			resumeFrom := uint64(1)
+			if len(got) > 0 {
+				resumeFrom = got[len(got)-1]
+			}
+			rest, err := readSeqs(open(strconv.FormatUint(resumeFrom, 10)), last)
+			if err != nil {
+				t.Fatalf("resuming after seq %d: %v", resumeFrom, err)
+			}
+			all := append(got, rest...)
+			for i, seq := range all {
+				if seq != uint64(i)+2 {
+					t.Fatalf("event %d has seq %d (dropped after %d events)", i, seq, len(got))
+				}
+			}
+			if len(all) != int(last-1) {
+				t.Fatalf("%d events, want %d", len(all), last-1)
+			}
+			t.Logf("dropped after %d of %d events", len(got), last-1)
+		})
 	}
 }

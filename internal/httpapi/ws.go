@@ -21,7 +21,7 @@ package httpapi
 // subscriptions stop taking events from the feed (which keeps their
 // position, and serves them from the durable log when they fall behind) and
 // operations wait to queue their answers, until the writer catches up. A
-// peer that takes nothing for streamWriteTimeout, or leaves a ping on an
+// peer that takes nothing for the stream write timeout, or leaves a ping on an
 // idle connection unanswered, is dropped.
 
 import (
@@ -841,7 +841,7 @@ func (s *wsSession) writeLoop() {
 		}
 		// Not s.ctx: cancelling a write drops the connection without the
 		// close handshake. A peer that takes nothing for this long is gone.
-		ctx, cancel := context.WithTimeout(context.Background(), streamWriteTimeout)
+		ctx, cancel := context.WithTimeout(context.Background(), s.api.writeTimeout)
 		err = s.conn.Write(ctx, websocket.MessageText, msg)
 		cancel()
 		s.out.release(it.size)

@@ -17,14 +17,18 @@ import (
 	"github.com/hippo-db/hippo/internal/engine"
 )
 
-func newServer(t *testing.T) (*httptest.Server, *engine.Engine) {
+func newServer(t *testing.T) (*httptest.Server, *engine.Engine) { return newServerOver(t, false) }
+
+// newServerOver is newServer over plain HTTP/1.1 or, with h2, over TLS and
+// HTTP/2 (serveEvents).
+func newServerOver(t *testing.T, h2 bool) (*httptest.Server, *engine.Engine) {
 	t.Helper()
 	e, err := engine.Open(engine.Options{Dir: t.TempDir(), SnapshotInterval: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
 	api := New(e, Options{})
-	srv := httptest.NewServer(api)
+	srv := serveEvents(t, api, h2)
 	t.Cleanup(func() {
 		srv.Close()
 		api.Shutdown() // the WebSockets and HTTP/1.1 streams the server does not wait for

@@ -97,11 +97,13 @@ func ndjsonLines(t *testing.T, r *bufio.Reader, n int) []map[string]any {
 	return out
 }
 
-func TestEventsSSEAndNDJSON(t *testing.T) {
-	srv, _ := newServer(t)
+func TestEventsSSEAndNDJSON(t *testing.T) { bothTransports(t, testEventsSSEAndNDJSON) }
+
+func testEventsSSEAndNDJSON(t *testing.T, h2 bool) {
+	srv, _ := newServerOver(t, h2)
 	live, resp := stream(t, srv, "/v1/events", map[string]string{"Accept": "text/event-stream"})
-	if resp.Header.Get("Content-Type") != "text/event-stream" {
-		t.Fatalf("content type %q", resp.Header.Get("Content-Type"))
+	if resp.Header.Get("Content-Type") != "text/event-stream" || h2 != (resp.ProtoMajor == 2) {
+		t.Fatalf("content type %q over %s", resp.Header.Get("Content-Type"), resp.Proto)
 	}
 	// The first message gives the client's retry delay and the position
 	// the stream starts from.
@@ -212,14 +214,16 @@ func doAccept(t *testing.T, srv *httptest.Server, path, accept string) answer {
 	return a
 }
 
-func TestEventsGapAndShutdown(t *testing.T) {
+func TestEventsGapAndShutdown(t *testing.T) { bothTransports(t, testEventsGapAndShutdown) }
+
+func testEventsGapAndShutdown(t *testing.T, h2 bool) {
 	e, err := engine.Open(engine.Options{Dir: t.TempDir(), SnapshotInterval: -1,
 		Retention: engine.Retention{MaxAge: time.Millisecond, Interval: 20 * time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	api := New(e, Options{})
-	srv := httptest.NewServer(api)
+	srv := serveEvents(t, api, h2)
 	defer func() { srv.Close(); e.Close() }()
 	do(t, srv, "PUT", "/v1/collections/a", "", `{"dimension":1,"metric":"l2"}`)
 	do(t, srv, "PUT", "/v1/collections/a/records/x", "", `{"vector":[1]}`)
@@ -262,16 +266,42 @@ func TestEventsGapAndShutdown(t *testing.T) {
 
 // An idle SSE stream gets heartbeats, each with the position the stream has
 // reached, including events its filter left out.
-func TestEventsHeartbeatCarriesPosition(t *testing.T) {
+// serveEvents serves api over plain HTTP/1.1, whose event streams the
+// direct writer writes, or over TLS and HTTP/2, where each stream has a
+// goroutine of its own; on each the same must hold.
+func serveEvents(t *testing.T, api *API, h2 bool) *httptest.Server {
+	srv := httptest.NewUnstartedServer(api)
+	if h2 {
+		srv.EnableHTTP2 = true
+		srv.StartTLS()
+	} else {
+		srv.Start()
+	}
+	return srv
+}
+
+// bothTransports runs f over plain HTTP/1.1 and over HTTP/2 (serveEvents).
+func bothTransports(t *testing.T, f func(t *testing.T, h2 bool)) {
+	for _, h2 := range []bool{false, true} {
+		t.Run(map[bool]string{false: "http1", true: "http2"}[h2], func(t *testing.T) { f(t, h2) })
+	}
+}
+
+func TestEventsHeartbeatCarriesPosition(t *testing.T) { bothTransports(t, testEventsHeartbeatCarriesPosition) }
+
+func testEventsHeartbeatCarriesPosition(t *testing.T, h2 bool) {
 	e, err := engine.Open(engine.Options{Dir: t.TempDir(), SnapshotInterval: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
 	api := New(e, Options{Heartbeat: 20 * time.Millisecond})
-	srv := httptest.NewServer(api)
+	srv := serveEvents(t, api, h2)
 	defer func() { api.Shutdown(); srv.Close(); e.Close() }()
 	do(t, srv, "PUT", "/v1/collections/a", "", `{"dimension":1,"metric":"l2"}`)
-	r, _ := stream(t, srv, "/v1/events?collections=b", map[string]string{"Accept": "text/event-stream"})
+	r, resp := stream(t, srv, "/v1/events?collections=b", map[string]string{"Accept": "text/event-stream"})
+	if h2 != (resp.ProtoMajor == 2) {
+		t.Fatalf("stream over %s", resp.Proto)
+	}
 	var last string
 	for i := range 3 {
 		a := do(t, srv, "PUT", "/v1/collections/a/records/x"+strconv.Itoa(i), "", `{"vector":[1]}`)

@@ -73,7 +73,13 @@ func (e *Engine) applyRetention(now time.Time) error {
 		trim = max(trim, lo)
 	}
 	if limit := e.opts.Retention.MaxBytes; limit > 0 {
-		// The smallest start whose suffix of the log fits the limit.
+		// The smallest start whose suffix of the log fits the limit,
+		// counting the events the store still holds in memory: without a
+		// flush, the log could outgrow the limit by the store's memory
+		// tables (tens of MiB) before anything counted.
+		if err := e.store.Flush(); err != nil {
+			return err
+		}
 		lo, hi := oldest, last+1
 		for lo < hi {
 			mid := lo + (hi-lo)/2

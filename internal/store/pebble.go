@@ -289,6 +289,14 @@ func (s *Pebble) EventBytes(from, to uint64) (uint64, error) {
 	return n, nil
 }
 
+// Flush implements Store.
+func (s *Pebble) Flush() error {
+	if err := s.db.Flush(); err != nil {
+		return fmt.Errorf("flush: %w", err)
+	}
+	return nil
+}
+
 // EventTime implements Store.
 func (s *Pebble) EventTime(from uint64) (time.Time, uint64, bool, error) {
 	for e, err := range s.Events(from) {

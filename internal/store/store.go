@@ -137,8 +137,13 @@ type Store interface {
 	// TrimEvents deletes the events with seq < before, durably.
 	TrimEvents(before uint64) error
 	// EventBytes estimates the bytes on disk of the events with seq in
-	// [from, to).
+	// [from, to). Events still only in memory (and in the write-ahead log)
+	// count for nothing: call Flush first for an estimate of them all.
 	EventBytes(from, to uint64) (uint64, error)
+	// Flush writes what the store holds in memory to its files, so that
+	// EventBytes sees it. It is not needed for durability: commits are
+	// durable already.
+	Flush() error
 	// EventTime returns the time of the first retained event with seq >=
 	// from, and its seq; ok is false if there is none.
 	EventTime(from uint64) (t time.Time, seq uint64, ok bool, err error)

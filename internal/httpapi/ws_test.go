@@ -517,14 +517,92 @@ func TestWSAbuseCloses(t *testing.T) {
 			t.Fatalf("close %v after %d requests", ce, sent)
 		}
 	})
-	t.Run("duplicate id", func(t *testing.T) {
-		// Not abuse: a request id still in flight is refused by an error.
-		c := dialWS(t, srv)
-		c.send(`{"op":"subscribe","id":"same"}`)
-		c.mustRead()
-		c.send(`{"op":"get","id":"same","collection":"c","record_id":"x"}`)
-		if m := c.mustRead(); m.ID != "same" || m.Error == nil {
-			t.Fatalf("%s", m.raw)
+	// A request id still in flight is not abuse: it gets an error
+	// (TestWSDuplicateRequestIDInFlight).
+}
+
+// TestWSDuplicateRequestIDInFlight: a message whose id is that of an
+// operation still in flight gets a conflict error carrying the id and does
+// not run; the operation in flight completes normally, and once it is
+// answered its id may be used again.
+//
+// It runs in a bubble over an in-memory pipe, so that synctest.Wait tells
+// when the server has handled each message. The first operation is held in
+// flight by making the session's outbox look full, as it is while a peer
+// reads slowly: an operation leaves the in-flight set only as its answer
+// enters the outbox.
+func TestWSDuplicateRequestIDInFlight(t *testing.T) {
+	e, err := engine.Open(engine.Options{Dir: t.TempDir(), SnapshotInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	ctx := context.Background()
+	if _, _, _, err := e.CreateCollection(ctx, "c", engine.CollectionSpec{Dimension: 2, Metric: "l2"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Upsert(ctx, "c", []engine.RecordInput{{ID: "r", Vector: []float32{1, 2}}}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { wsHook = nil })
+	synctest.Test(t, func(t *testing.T) {
+		sessions := make(chan *wsSession, 1)
+		wsHook = func(s *wsSession) { sessions <- s }
+		api := New(e, Options{Heartbeat: time.Hour}) // no ping in the way
+		conn, br := pipeWS(t, api)
+		s := <-sessions
+		inFlight := func(id string) bool {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			_, ok := s.mu.inflight[id]
+			return ok
+		}
+
+		// The outbox looks full until the release below.
+		s.out.mu.Lock()
+		s.out.mu.bytes += wsOutboxBytes
+		s.out.mu.Unlock()
+		writeRawText(t, conn, `{"op":"get","id":"same","collection":"c","record_id":"r"}`)
+		synctest.Wait() // the get ran; its answer waits for room
+		if !inFlight("same") {
+			t.Fatal("the get is not in flight: the test holds nothing")
+		}
+		writeRawText(t, conn, `{"op":"search","id":"same","collection":"c","body":{"vector":[1,2],"k":1}}`)
+		synctest.Wait() // the search was handled; its answer waits for room too
+		if !inFlight("same") {
+			t.Fatal("the get left the in-flight set before its answer was queued")
+		}
+		s.out.release(wsOutboxBytes)
+
+		// The two answers, in either order: they waited for room together.
+		var result, conflict *wsMsg
+		for range 2 {
+			m := readRawMessage(t, br)
+			switch {
+			case m.ID != "same":
+				t.Fatalf("unexpected %s", m.raw)
+			case m.Type == "error" && conflict == nil:
+				conflict = m
+			case m.Type == "result" && result == nil:
+				result = m
+			default:
+				t.Fatalf("two answers of type %s to id %q, want one result and one conflict error: %s", m.Type, m.ID, m.raw)
+			}
+		}
+		if conflict.Error.Code != "conflict" || !strings.Contains(conflict.Error.Message, `"same"`) {
+			t.Errorf("duplicate: %s, want a conflict error naming the id", conflict.raw)
+		}
+		if !strings.Contains(string(result.Result), `"id":"r"`) {
+			t.Errorf("the get in flight: %s, want record r", result.raw)
+		}
+		if inFlight("same") {
+			t.Fatal("id still in flight after its answer")
+		}
+
+		// Answered, the id is free again: a search under it runs.
+		writeRawText(t, conn, `{"op":"search","id":"same","collection":"c","body":{"vector":[1,2],"k":1}}`)
+		if m := readRawMessage(t, br); m.Type != "result" || m.ID != "same" || !strings.Contains(string(m.Result), `"results":[{"id":"r"`) {
+			t.Errorf("id reused after its answer: %s, want the search's result", m.raw)
 		}
 	})
 }
@@ -702,21 +780,8 @@ func TestWSPeerThatIgnoresPingsIsClosed(t *testing.T) {
 	defer e.Close()
 	synctest.Test(t, func(t *testing.T) {
 		api := New(e, Options{Heartbeat: 10 * time.Second})
-		serverConn, conn := net.Pipe()
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			srv := &http.Server{Handler: api}
-			srv.Serve(&oneConnListener{conn: serverConn})
-		}()
 		start := time.Now()
-		fmt.Fprintf(conn, "GET /v1/ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"+
-			"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
-		br := bufio.NewReader(conn)
-		resp, err := http.ReadResponse(br, nil)
-		if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
-			t.Fatalf("handshake: %v %v", resp, err)
-		}
+		_, br := pipeWS(t, api)
 		pings := 0
 		for {
 			op, payload := readRawFrame(t, br)
@@ -736,10 +801,70 @@ func TestWSPeerThatIgnoresPingsIsClosed(t *testing.T) {
 		if elapsed := time.Since(start); pings != 1 || elapsed != 10*time.Second+wsPongTimeout {
 			t.Fatalf("closed after %v and %d pings, want %v and 1", elapsed, pings, 10*time.Second+wsPongTimeout)
 		}
+	})
+}
+
+// pipeWS serves api over an in-memory pipe, for tests in a synctest bubble,
+// and opens a WebSocket on it by hand: it returns the client's end and a
+// reader of it positioned after the handshake. The test's cleanup closes the
+// client's end and shuts api down, so that the session's goroutines end
+// even if the test failed in the middle of it.
+func pipeWS(t *testing.T, api *API) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	serverConn, conn := net.Pipe()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		srv := &http.Server{Handler: api}
+		srv.Serve(&oneConnListener{conn: serverConn})
+	}()
+	t.Cleanup(func() {
 		conn.Close()
 		<-done
 		api.Shutdown()
 	})
+	fmt.Fprintf(conn, "GET /v1/ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"+
+		"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("handshake: %v %v", resp, err)
+	}
+	return conn, br
+}
+
+// writeRawText writes msg as one masked text frame, as a client must; the
+// zero masking key leaves the payload as it is.
+func writeRawText(t *testing.T, w io.Writer, msg string) {
+	t.Helper()
+	frame := []byte{0x81} // FIN, text
+	switch n := len(msg); {
+	case n < 126:
+		frame = append(frame, 0x80|byte(n))
+	case n <= 0xffff:
+		frame = binary.BigEndian.AppendUint16(append(frame, 0x80|126), uint16(n))
+	default:
+		frame = binary.BigEndian.AppendUint64(append(frame, 0x80|127), uint64(n))
+	}
+	frame = append(append(frame, 0, 0, 0, 0), msg...)
+	if _, err := w.Write(frame); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// readRawMessage reads one server frame, which must be a text message, and
+// parses it.
+func readRawMessage(t *testing.T, r io.Reader) *wsMsg {
+	t.Helper()
+	op, payload := readRawFrame(t, r)
+	if op != 0x1 {
+		t.Fatalf("frame of opcode %x (%q), want a text message", op, payload)
+	}
+	m := &wsMsg{raw: string(payload)}
+	if err := json.Unmarshal(payload, m); err != nil {
+		t.Fatalf("bad message %.200s: %v", payload, err)
+	}
+	return m
 }
 
 // readRawFrame reads one unmasked server frame, without fragmentation.

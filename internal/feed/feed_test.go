@@ -516,6 +516,42 @@ func (c *countingSource) Get(collectionID uint64, id string) (*store.Record, err
 	return c.Source.Get(collectionID, id)
 }
 
+// TestLiveSubscribersShareOneRead: events not handed to the hub are read
+// from the log once for all live subscribers, and each upsert's record is
+// looked up and encoded once, not once per subscriber.
+func TestLiveSubscribersShareOneRead(t *testing.T) {
+	l := newLog(t)
+	src := &countingSource{Source: l.store}
+	h := New(src, l.seq, 256, 0)
+	defer h.Close()
+	const subscribers, events = 50, 100
+	subs := make([]*Subscription, subscribers)
+	for i := range subs {
+		subs[i], _ = h.Subscribe(h.Last(), Filter{Records: true})
+	}
+	for i := range events {
+		h.Publish(l.upsert(l.coll, fmt.Sprint("r", i)))
+	}
+	first := make(map[uint64]*Entry)
+	for i, s := range subs {
+		var got []*Entry
+		for len(got) < events {
+			got = append(got, next(t, s, events)...)
+		}
+		for _, e := range got {
+			js := e.JSON(RecordsJSON)
+			if i == 0 {
+				first[e.Seq()] = e
+			} else if first[e.Seq()] != e || &js[0] != &first[e.Seq()].JSON(RecordsJSON)[0] {
+				t.Fatalf("subscriber %d has its own entry or encoding of seq %d", i, e.Seq())
+			}
+		}
+	}
+	if r, g := src.reads.Load(), src.gets.Load(); r > events || g != events {
+		t.Fatalf("%d subscribers of %d events: %d reads of the log, %d record lookups", subscribers, events, r, g)
+	}
+}
+
 // Events handed to PublishEvents reach subscribers without a read of the
 // log, each upsert with the record it wrote (even once replaced); after a
 // commit that was not handed, the hub reads the log again.

@@ -287,7 +287,9 @@ func bothTransports(t *testing.T, f func(t *testing.T, h2 bool)) {
 	}
 }
 
-func TestEventsHeartbeatCarriesPosition(t *testing.T) { bothTransports(t, testEventsHeartbeatCarriesPosition) }
+func TestEventsHeartbeatCarriesPosition(t *testing.T) {
+	bothTransports(t, testEventsHeartbeatCarriesPosition)
+}
 
 func testEventsHeartbeatCarriesPosition(t *testing.T, h2 bool) {
 	e, err := engine.Open(engine.Options{Dir: t.TempDir(), SnapshotInterval: -1})

@@ -463,6 +463,12 @@ func (s *eventStream) dispatch(eventType, data []byte) error {
 	if w.Seq <= s.pos {
 		return nil // already yielded before a reconnection
 	}
+	s.pos = w.Seq
+	return s.emit(w.event(), nil)
+}
+
+// event is the Event w decodes to.
+func (w *eventWire) event() *Event {
 	ev := &Event{Seq: w.Seq, Type: w.Type, Collection: w.Collection, ID: w.ID, Time: w.Time}
 	if w.Record != nil {
 		rec := Record(w.Record.recordFields)
@@ -471,8 +477,7 @@ func (s *eventStream) dispatch(eventType, data []byte) error {
 		}
 		ev.Record = &rec
 	}
-	s.pos = w.Seq
-	return s.emit(ev, nil)
+	return ev
 }
 
 // emit yields one value; it returns errStopped if the loop broke out.

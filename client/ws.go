@@ -198,17 +198,7 @@ func (c *Client) Session(ctx context.Context) (*Session, error) {
 		conn.Close()
 		return nil, err
 	}
-	s := &Session{
-		c:       c,
-		conn:    conn,
-		br:      br,
-		events:  make(chan SessionEvent, sessionEventBuffer),
-		slots:   make(chan struct{}, sessionMaxInFlight),
-		wmu:     make(chan struct{}, 1),
-		closing: make(chan struct{}),
-		done:    make(chan struct{}),
-	}
-	s.mu.pending = map[string]*pendingCall{}
+	s := newSession(c, conn, br)
 	go s.readLoop()
 	return s, nil
 }
@@ -400,6 +390,22 @@ func (s *Session) writeFrame(ctx context.Context, opcode byte, payload []byte) e
 	}
 }
 
+// newSession is a Session on conn, read through br, not yet reading.
+func newSession(c *Client, conn net.Conn, br *bufio.Reader) *Session {
+	s := &Session{
+		c:       c,
+		conn:    conn,
+		br:      br,
+		events:  make(chan SessionEvent, sessionEventBuffer),
+		slots:   make(chan struct{}, sessionMaxInFlight),
+		wmu:     make(chan struct{}, 1),
+		closing: make(chan struct{}),
+		done:    make(chan struct{}),
+	}
+	s.mu.pending = map[string]*pendingCall{}
+	return s
+}
+
 // frameHeader is what readFrameHeader learns of a frame.
 type frameHeader struct {
 	fin    bool
@@ -486,10 +492,16 @@ func (s *Session) readMessage() ([]byte, error) {
 		if uint64(len(msg))+h.length > sessionMaxMessage {
 			return nil, &protocolError{closeMessageTooBig, fmt.Sprintf("message over %d bytes", sessionMaxMessage)}
 		}
-		n := len(msg)
-		msg = append(msg, make([]byte, h.length)...)
-		if _, err := io.ReadFull(s.br, msg[n:]); err != nil {
-			return nil, err
+		// Read in pieces, so that a frame that claims 64 MiB and ends
+		// early costs what it sent, not what it claimed.
+		for rest := h.length; rest > 0; {
+			k := min(rest, 1<<20)
+			n := len(msg)
+			msg = append(msg, make([]byte, k)...)
+			if _, err := io.ReadFull(s.br, msg[n:]); err != nil {
+				return nil, err
+			}
+			rest -= k
 		}
 		if h.fin {
 			if !utf8.Valid(msg) {
@@ -500,7 +512,8 @@ func (s *Session) readMessage() ([]byte, error) {
 	}
 }
 
-// control handles a ping, pong or close frame.
+// control handles a ping, pong or close frame; another control opcode
+// is reserved (RFC 6455 section 5.2) and fails the connection.
 func (s *Session) control(opcode byte, payload []byte) error {
 	switch opcode {
 	case opPing:
@@ -509,6 +522,7 @@ func (s *Session) control(opcode byte, payload []byte) error {
 		if err := s.writeFrame(context.Background(), opPong, payload); err != nil && !errors.Is(err, ErrSessionClosed) {
 			return err
 		}
+		return nil
 	case opClose:
 		ce := &CloseError{Code: closeNoStatus}
 		switch {
@@ -532,8 +546,10 @@ func (s *Session) control(opcode byte, payload []byte) error {
 		}
 		s.writeFrame(context.Background(), opClose, echo)
 		return ce
+	case opPong:
+		return nil // the Session sends no pings, so it is unsolicited
 	}
-	return nil // a pong: the Session sends no pings, so it is unsolicited
+	return &protocolError{closeProtocolError, fmt.Sprintf("unknown control opcode %#x", opcode)}
 }
 
 // readLoop reads and dispatches messages until the connection ends.

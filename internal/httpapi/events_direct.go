@@ -137,7 +137,7 @@ func rawConnOf(c net.Conn) syscall.RawConn {
 func finishChunk(b []byte, start int) []byte {
 	n := len(b) - start - chunkHead
 	if n > 0xffffffff {
-		panic("httpapi: event chunk over 4 GiB") // batches are at most 256 events
+		panic("httpapi: event chunk over 4 GiB") // a bug: batches are about 1 MiB (fitBatch)
 	}
 	const hex = "0123456789abcdef"
 	for i := 7; i >= 0; i-- {

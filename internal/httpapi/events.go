@@ -236,7 +236,7 @@ func (st *eventStream) run(done, closing <-chan struct{}) {
 			return
 		}
 		entries, wait, err := st.sub.Poll(eventBatch)
-		entries = fitBatch(st.sub, entries, st.req.format)
+		entries, size := fitBatch(st.sub, entries, st.req.format)
 		switch {
 		case errors.As(err, &st.gap):
 			continue
@@ -244,7 +244,7 @@ func (st *eventStream) run(done, closing <-chan struct{}) {
 			return // the feed failed or closed
 		case len(entries) > 0:
 			began := time.Now()
-			if err := st.out.writeEntries(entries); err != nil {
+			if err := st.out.writeEntries(entries, size); err != nil {
 				return // the subscriber is too slow or gone; it resumes by seq
 			}
 			sent = true
@@ -368,12 +368,28 @@ type eventWriter struct {
 	scratch  [64]byte      // an SSE event's lines before its data
 }
 
-// writeEntries writes a batch and flushes it.
-func (o *eventWriter) writeEntries(entries []*feed.Entry) error {
+// fitBatch returns the first of entries whose events in format f come to
+// at most maxBatchBytes (at least one), and their size, and gives the rest
+// back to sub, to send next. It bounds what a stream encodes at once and
+// what one whose socket is full holds until it drains, whatever the
+// records' size.
+func fitBatch(sub *feed.Subscription, entries []*feed.Entry, f feed.Format) ([]*feed.Entry, int) {
 	size := 0
-	for _, e := range entries {
-		size += len(e.JSON(o.format)) + 48
+	for i, e := range entries {
+		n := len(e.JSON(f))
+		if size+n > maxBatchBytes && i > 0 {
+			sub.Unread(e)
+			return entries[:i], size
+		}
+		size += n
 	}
+	return entries, size
+}
+
+// writeEntries writes a batch, whose events' JSON come to size bytes, and
+// flushes it.
+func (o *eventWriter) writeEntries(entries []*feed.Entry, size int) error {
+	size += 48 * len(entries) // the SSE lines around each
 	var dst io.Writer = o.w
 	if size > smallBatchBytes {
 		if n := streamBufLeases.Add(1); n <= maxStreamBufs {

@@ -400,7 +400,7 @@ func (d *directWriter) pass(ds *directStream, bufs *passBuffers) (more, wrote bo
 		}
 	}
 	entries, w, err := st.sub.PollStep(eventBatch)
-	entries = fitBatch(st.sub, entries, st.req.format)
+	entries, _ = fitBatch(st.sub, entries, st.req.format)
 	switch {
 	case errors.As(err, &st.gap):
 		more = true // told in the next pass
@@ -428,21 +428,6 @@ func (d *directWriter) pass(ds *directStream, bufs *passBuffers) (more, wrote bo
 		ds.sent, wrote = true, true
 	}
 	return more, wrote, wait
-}
-
-// fitBatch returns the first of entries whose events in format f come to
-// at most maxBatchBytes (at least one), and gives the rest back to sub, to
-// send next. It bounds what a pass encodes and what a stream whose socket
-// is full holds until it drains, whatever the records' size.
-func fitBatch(sub *feed.Subscription, entries []*feed.Entry, f feed.Format) []*feed.Entry {
-	size := 0
-	for i, e := range entries {
-		if size += len(e.JSON(f)); size > maxBatchBytes && i > 0 {
-			sub.Unread(e)
-			return entries[:i]
-		}
-	}
-	return entries
 }
 
 // heartbeat writes a keep-alive to an idle stream.

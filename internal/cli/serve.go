@@ -163,6 +163,11 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		}
 		cfg.listeners = append(cfg.listeners, sp)
 	}
+	if cfg.feedCapacity < 0 || cfg.feedMemoryBytes < 0 {
+		fmt.Fprintf(stderr, "hippo serve: --feed-memory-events and --feed-memory-bytes: want 0 (the default) or more, got %d and %d\n",
+			cfg.feedCapacity, cfg.feedMemoryBytes)
+		return 2
+	}
 	if cfg.cacheMiB < 1 || cfg.cacheMiB > 1<<30 {
 		fmt.Fprintf(stderr, "hippo serve: --cache-mib: want 1 to %d, got %d\n", 1<<30, cfg.cacheMiB)
 		return 2
